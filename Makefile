@@ -1,0 +1,55 @@
+# Quick start: `make run` (set-up + app) and `make test` (set-up + the whole suite).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test test-fast browser screenshots bench default-model clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Re-install only when the requirement files change.
+$(VENV)/.stamp-app: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.stamp-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.stamp-app $@
+
+run: $(VENV)/.stamp-app
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+# The browser tests need Debian's chromium (Playwright's own browser download does not work offline).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || { echo "error: apt-get install chromium failed"; exit 2; }; \
+	else echo "error: the browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu)"; exit 2; fi
+
+test: $(VENV)/.stamp-dev browser
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.stamp-dev
+	$(PY) -m pytest -q -m "not browser"
+
+screenshots: $(VENV)/.stamp-dev browser
+	$(PY) tools/screenshots.py
+
+bench: $(VENV)/.stamp-dev
+	$(PY) bench/train_vs_keras.py
+	$(PY) bench/report_overhead.py
+	$(PY) bench/predict_latency.py
+	$(PY) bench/robustness.py
+
+# Regenerates the shipped model (models/default.keras + .json) on full MNIST.
+default-model: $(VENV)/.stamp-app
+	CNN_DATA_DIR=$${CNN_DATA_DIR:-../shared/data} $(PY) -m cnn_core train --preset seed --augment --epochs 10 \
+	  --runs-dir /tmp/cnn-lab-default-runs --save-model models/default.keras
+
+clean:
+	rm -rf $(VENV) .pytest_cache

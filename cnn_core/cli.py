@@ -1,0 +1,231 @@
+"""Command line: python -m cnn_core train | predict | evaluate.
+
+Bad input exits with status 2 and one line naming the problem; never a traceback.
+The last line of `train`'s stdout is one JSON object, so scripts can read the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .config import PRESETS, ConfigError, TrainConfig, parse_filters, preset
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2, like argparse but without the usage dump
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m cnn_core", description="CNN Lab's engine: train, predict and evaluate digit CNNs.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a CNN and save it as a run")
+    t.add_argument("--preset", default="seed", choices=sorted(PRESETS))
+    t.add_argument("--dataset", choices=["mnist", "fashion_mnist"])
+    t.add_argument("--filters", help="filters per conv block, e.g. 32,64")
+    t.add_argument("--convs-per-block", type=_positive_int)
+    t.add_argument("--kernel-size", type=_positive_int)
+    t.add_argument("--activation")
+    t.add_argument("--no-pooling", action="store_true")
+    t.add_argument("--dense", type=_positive_int, dest="dense_units")
+    t.add_argument("--dropout", type=_number)
+    t.add_argument("--batch-norm", action="store_true")
+    t.add_argument("--optimizer")
+    t.add_argument("--learning-rate", type=_number)
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--epochs", type=_positive_int)
+    t.add_argument("--validation-split", type=_number)
+    t.add_argument("--augment", action="store_true")
+    t.add_argument("--limit", type=_positive_int, help="train on the first N digits only")
+    t.add_argument("--seed", type=_positive_int)
+    t.add_argument("--data-dir")
+    t.add_argument("--runs-dir")
+    t.add_argument("--save-model", help="also copy the trained model (.keras) here, with a .json beside it")
+
+    pr = sub.add_parser("predict", help="read digits from PNG/JPEG drawings")
+    pr.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
+    pr.add_argument("images", nargs="+")
+
+    e = sub.add_parser("evaluate", help="test accuracy, loss and confusion matrix")
+    e.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
+    e.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist")
+    e.add_argument("--data-dir")
+    return p
+
+
+def config_from_args(args) -> TrainConfig:
+    cfg = preset(args.preset)
+    changes = {}
+    for name in ("dataset", "convs_per_block", "kernel_size", "activation", "dense_units", "dropout", "optimizer",
+                 "learning_rate", "batch_size", "epochs", "validation_split", "limit", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value
+    if args.filters is not None:
+        changes["filters"] = parse_filters(args.filters)
+    for flag, name in (("batch_norm", "batch_norm"), ("augment", "augment")):
+        if getattr(args, flag):
+            changes[name] = True
+    if args.no_pooling:
+        changes["pooling"] = False
+    return cfg.replace(**changes).validate()
+
+
+def cmd_train(args) -> int:
+    from . import data, training
+
+    config = config_from_args(args)
+    ds = data.load(config.dataset, args.data_dir)  # fail early on data problems, before threads
+    config.validate(len(ds.x_train))
+    print(f"data: {ds.source}", file=sys.stderr)
+    manager = training.JobManager(max_jobs=1, runs_dir=args.runs_dir, data_dir=args.data_dir)
+    job = manager.submit(config, preset=args.preset)
+    try:
+        snap = _follow(job)
+    except KeyboardInterrupt:  # Ctrl-C stops like the app's Stop button: the partial model is kept
+        print("\nstopping after the current batch...", file=sys.stderr)
+        job.request_stop()
+        snap = job.wait()
+    if snap.state == training.FAILED:
+        raise UsageError(f"training failed: {snap.error}")
+    run_dir = job.run_dir
+    if args.save_model:
+        _export(run_dir, Path(args.save_model))
+    from . import runs
+
+    info = runs.read_info(run_dir)
+    print(json.dumps({
+        "test_accuracy": info.test_accuracy, "test_loss": info.test_loss,
+        "epochs_completed": info.epochs_completed, "train_seconds": info.train_seconds,
+        "state": info.state, "run_dir": str(run_dir), "data_source": info.data_source,
+        "params": info.params, "config": config.to_dict(),
+    }))
+    return 0
+
+
+def _follow(job) -> "training.Snapshot":
+    """A one-line progress bar on stderr, redrawn twice a second (a line per epoch when not a terminal)."""
+    width = 30
+    tty = sys.stderr.isatty()
+    last_epoch = -1
+    while True:
+        snap = job.snapshot()
+        if snap.state == "queued":
+            line = f"queued (position {snap.queue_position})"
+        else:
+            filled = int(snap.fraction * width)
+            loss = snap.batch_loss[-1] if snap.batch_loss else float("nan")
+            acc = snap.batch_accuracy[-1] if snap.batch_accuracy else float("nan")
+            eta = f" ETA {snap.eta:4.0f}s" if snap.eta is not None else ""
+            line = (f"epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs} [{'#' * filled}{'.' * (width - filled)}] "
+                    f"batch {snap.batch}/{snap.batches_per_epoch} loss {loss:.4f} acc {acc:.4f}{eta}")
+            if snap.epoch_history["val_accuracy"]:
+                line += f" val_acc {snap.epoch_history['val_accuracy'][-1]:.4f}"
+        if tty:
+            print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
+        elif snap.epoch != last_epoch or snap.done:
+            last_epoch = snap.epoch
+            print(line, file=sys.stderr, flush=True)
+        if snap.done:
+            if tty:
+                print(file=sys.stderr)
+            return snap
+        job.wait(0.5)
+
+
+def _export(run_dir: Path, target: Path) -> None:
+    import shutil
+
+    from . import runs
+
+    if target.suffix != ".keras":
+        raise UsageError(f"--save-model {target}: the file name must end in .keras")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "model.keras", target)
+    info = runs.read_info(run_dir)
+    meta = {
+        "test_accuracy": info.test_accuracy, "test_loss": info.test_loss, "epochs_completed": info.epochs_completed,
+        "train_seconds": info.train_seconds, "data_source": info.data_source, "params": info.params,
+        "config": info.config.to_dict(), "created": info.created,
+        "command": "python -m cnn_core " + " ".join(sys.argv[1:]),
+    }
+    target.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from .inference import Predictor
+    from .preprocess import EmptyCanvasError, ImageFormatError
+
+    predictor = Predictor.load(args.model)
+    failed = 0
+    for name in args.images:
+        out = {"file": name}
+        try:
+            with Image.open(name) as img:
+                img.load()
+                rgba = np.asarray(img.convert("RGBA"))
+            pred = predictor.predict(rgba)
+            out.update(digit=pred.digit, probabilities=[round(float(p), 6) for p in pred.probabilities])
+        except FileNotFoundError:
+            out["error"] = "no such file"
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+            out["error"] = f"not a readable PNG/JPEG image ({type(e).__name__})"
+        except (EmptyCanvasError, ImageFormatError) as e:
+            out["error"] = str(e)
+        failed += "error" in out
+        print(json.dumps(out), flush=True)
+    return 1 if failed else 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import data, evaluate
+    from .inference import Predictor
+
+    predictor = Predictor.load(args.model)
+    ds = data.load(args.dataset, args.data_dir)
+    result = evaluate.evaluate(predictor.model, ds.x_test, ds.y_test)
+    print(json.dumps({**result.to_json(), "model": str(predictor.path), "data_source": ds.source,
+                      "per_class_accuracy": [round(float(a), 4) for a in result.per_class_accuracy()]}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data import DataError
+    from .model import ModelFileError
+    from .runs import RunError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}[args.command](args)
+    except (UsageError, ConfigError, DataError, ModelFileError, RunError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

