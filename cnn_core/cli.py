@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-norm", action="store_true")
     t.add_argument("--optimizer")
     t.add_argument("--learning-rate", type=_number)
+    t.add_argument("--lr-schedule", choices=["constant", "cosine"])
     t.add_argument("--batch-size", type=_positive_int)
     t.add_argument("--epochs", type=_positive_int)
     t.add_argument("--validation-split", type=_number)
@@ -80,7 +81,7 @@ def config_from_args(args) -> TrainConfig:
     cfg = preset(args.preset)
     changes = {}
     for name in ("dataset", "convs_per_block", "kernel_size", "activation", "dense_units", "dropout", "optimizer",
-                 "learning_rate", "batch_size", "epochs", "validation_split", "limit", "seed"):
+                 "learning_rate", "lr_schedule", "batch_size", "epochs", "validation_split", "limit", "seed"):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
@@ -146,9 +147,12 @@ def _follow(job) -> "training.Snapshot":
                 line += f" val_acc {snap.epoch_history['val_accuracy'][-1]:.4f}"
         if tty:
             print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
-        elif snap.epoch != last_epoch or snap.done:
-            last_epoch = snap.epoch
-            print(line, file=sys.stderr, flush=True)
+        elif snap.epoch != last_epoch and snap.epoch_history["loss"]:
+            last_epoch = snap.epoch  # logs and pipes get one line per finished epoch
+            h = {k: v[-1] for k, v in snap.epoch_history.items()}
+            print(f"epoch {snap.epoch}/{snap.epochs} loss {h['loss']:.4f} acc {h['accuracy']:.4f} "
+                  f"val_loss {h['val_loss']:.4f} val_acc {h['val_accuracy']:.4f} ({snap.elapsed:.0f}s)",
+                  file=sys.stderr, flush=True)
         if snap.done:
             if tty:
                 print(file=sys.stderr)

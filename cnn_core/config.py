@@ -14,6 +14,7 @@ from typing import Any
 DATASETS = ("mnist", "fashion_mnist")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
@@ -53,6 +54,7 @@ class TrainConfig:
     dropout: float = 0.0  # before the hidden and the output dense layers
     optimizer: str = "adam"
     learning_rate: float = 0.001
+    lr_schedule: str = "constant"  # cosine: decay to 0 over the whole run, for the last few 0.1%
     batch_size: int = 64
     epochs: int = 5
     validation_split: float = 0.1
@@ -101,6 +103,7 @@ class TrainConfig:
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not isinstance(self.filters, tuple) or not self.filters:
             raise ConfigError("filters", "needs at least one conv block, e.g. 32,64")
         lo, hi = LIMITS["blocks"]
@@ -192,7 +195,7 @@ PRESETS: dict[str, TrainConfig] = {
     # dropout and augmentation against over-fitting, more epochs.
     "strong": TrainConfig(
         filters=(32, 64), convs_per_block=2, batch_norm=True, dense_units=128, dropout=0.3,
-        augment=True, epochs=15, batch_size=128, learning_rate=0.002,
+        augment=True, epochs=15, batch_size=128, learning_rate=0.002, lr_schedule="cosine",
     ),
 }
 

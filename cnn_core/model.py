@@ -60,13 +60,16 @@ def build_model(config: TrainConfig):
         return keras.Sequential(stack, name="cnn")
 
 
-def compile_model(model, config: TrainConfig) -> None:
+def compile_model(model, config: TrainConfig, steps_per_epoch: int = 1) -> None:
     import keras
 
+    rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, config.epochs * steps_per_epoch))
     optimizer = {
-        "adam": lambda: keras.optimizers.Adam(config.learning_rate),
-        "sgd": lambda: keras.optimizers.SGD(config.learning_rate, momentum=0.9),
-        "rmsprop": lambda: keras.optimizers.RMSprop(config.learning_rate),
+        "adam": lambda: keras.optimizers.Adam(rate),
+        "sgd": lambda: keras.optimizers.SGD(rate, momentum=0.9),
+        "rmsprop": lambda: keras.optimizers.RMSprop(rate),
     }[config.optimizer]()
     with BUILD_LOCK:
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])

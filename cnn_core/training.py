@@ -264,7 +264,7 @@ class TrainingJob:
         train, val, batches = make_datasets(config, ds)
         progress.update(batches_per_epoch=batches)
         model = model_mod.build_model(config)
-        model_mod.compile_model(model, config)
+        model_mod.compile_model(model, config, batches)
         started = time.monotonic()
         if not self._stop.is_set():
             model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, shuffle=False,

@@ -32,6 +32,7 @@ def test_seed_preset_is_the_tutorial_network():
     ({"epochs": 0}, "epochs", "allowed 1 to 200"),
     ({"validation_split": 0.9}, "validation_split", "[0, 0.5)"),
     ({"optimizer": "adamw2"}, "optimizer", "adam, sgd, rmsprop"),
+    ({"lr_schedule": "step"}, "lr_schedule", "constant, cosine"),
     ({"activation": "swishy"}, "activation", "relu"),
     ({"dataset": "cifar"}, "dataset", "mnist, fashion_mnist"),
     ({"limit": 5}, "limit", "allowed 10"),

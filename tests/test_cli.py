@@ -1,0 +1,112 @@
+"""The command line, run as a real subprocess: exit codes, JSON output, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, env=None, timeout=300):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "cnn_core", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_train_prints_json_last_and_saves_a_run(tmp_path):
+    r = cli("train", "--preset", "seed", "--limit", "400", "--epochs", "1", "--filters", "8", "--dense", "16",
+            "--runs-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    for key in ("test_accuracy", "test_loss", "epochs_completed", "train_seconds", "run_dir", "data_source"):
+        assert key in result
+    assert result["epochs_completed"] == 1 and 0.2 < result["test_accuracy"] <= 1
+    assert Path(result["run_dir"]).parent == tmp_path and (Path(result["run_dir"]) / "model.keras").is_file()
+    assert result["config"]["filters"] == [8] and result["config"]["limit"] == 400
+    assert "epoch 1/1" in r.stderr  # the progress on stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--epochs", "0"], "epochs: 0 is out of range; allowed 1 to 200"),
+    (["train", "--filters", "32,64,128,256"], "below 1x1"),
+    (["train", "--dropout", "1"], "dropout"),
+    (["train", "--learning-rate", "abc"], "'abc' is not a number"),
+    (["train", "--optimizer", "adamw"], "optimizer"),
+    (["train", "--preset", "huge"], "invalid choice"),
+    (["train", "--limit", "99999999"], "limit"),
+    (["fly"], "invalid choice"),
+    (["predict", "--model", "/nonexistent/model.keras", "x.png"], "no such model file"),
+    (["evaluate", "--model", "README.md"], "not a .keras model file"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, words):
+    r = cli(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and words in last
+
+
+def _drawings(tmp_path, mnist):
+    """PNGs of real test digits in the three canvas styles, plus an empty, a corrupt and a missing file."""
+    digit, label = mnist.x_test[0], int(mnist.y_test[0])
+    big = np.asarray(Image.fromarray(digit).resize((280, 280), Image.BILINEAR))
+    styles = {
+        "white_on_black.png": np.dstack([big, big, big, np.full_like(big, 255)]),
+        "black_on_white.png": np.dstack([255 - big] * 3 + [np.full_like(big, 255)]),
+        "transparent.png": np.dstack([np.zeros_like(big)] * 3 + [big]),
+    }
+    files = []
+    for name, rgba in styles.items():
+        Image.fromarray(rgba, "RGBA").save(tmp_path / name)
+        files.append(str(tmp_path / name))
+    Image.fromarray(np.zeros((280, 280, 4), np.uint8), "RGBA").save(tmp_path / "empty.png")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    jpg = tmp_path / "digit.jpg"
+    Image.fromarray(255 - big).save(jpg)
+    return label, files + [str(jpg), str(tmp_path / "empty.png"), str(tmp_path / "corrupt.png"), str(tmp_path / "missing.png")]
+
+
+def test_predict_reads_every_style_and_reports_bad_files(tmp_path, mnist):
+    label, files = _drawings(tmp_path, mnist)
+    r = cli("predict", *files)
+    assert r.returncode == 1, r.stderr  # some files failed, the others were still read
+    lines = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert [line["file"] for line in lines] == files
+    for good in lines[:4]:
+        assert good["digit"] == label and len(good["probabilities"]) == 10
+        assert abs(sum(good["probabilities"]) - 1) < 1e-3
+    empty, corrupt, missing = lines[4:]
+    assert "empty" in empty["error"].lower()
+    assert "not a readable" in corrupt["error"]
+    assert missing["error"] == "no such file"
+    assert "Traceback" not in r.stderr
+
+
+def test_predict_all_good_exits_0(tmp_path, mnist):
+    _, files = _drawings(tmp_path, mnist)
+    r = cli("predict", "--model", str(ROOT / "models" / "default.keras"), files[0])
+    assert r.returncode == 0 and json.loads(r.stdout)["digit"] == int(mnist.y_test[0])
+
+
+def test_evaluate_default_model(mnist):
+    r = cli("evaluate")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    matrix = np.array(result["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == len(mnist.x_test)
+    assert result["test_accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+    assert result["test_accuracy"] > 0.95 and result["test_loss"] < 0.2
+
+
+def test_evaluate_a_run_dir(tmp_path):
+    r = cli("train", "--limit", "300", "--epochs", "1", "--filters", "4", "--dense", "0", "--runs-dir", str(tmp_path))
+    run_dir = json.loads(r.stdout.strip().splitlines()[-1])["run_dir"]
+    r = cli("evaluate", "--model", run_dir)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"].startswith(run_dir)
