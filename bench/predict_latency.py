@@ -1,0 +1,74 @@
+"""Latency of reading one drawing: Predictor.predict against Keras' model.predict.
+
+    python bench/predict_latency.py [--model PATH] [--calls 500]
+
+Times, after warm-up, on one 280x280 RGBA canvas drawing: the preprocessing alone, the
+whole Predictor.predict (preprocessing + compiled forward pass), and model.predict on the
+same preprocessed image, the per-call baseline a naive app would pay. Prints figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+if (SHARED / "mnist.npz").is_file():
+    os.environ.setdefault("CNN_DATA_DIR", str(SHARED))
+os.environ.setdefault("CNN_NO_DOWNLOAD", "1")
+
+import numpy as np  # noqa: E402
+
+from cnn_core import data, drawings  # noqa: E402
+from cnn_core.inference import Predictor  # noqa: E402
+from cnn_core.preprocess import canvas_to_mnist  # noqa: E402
+
+
+def timed(fn, calls: int, warmup: int = 20) -> np.ndarray:
+    """Per-call wall times in ms."""
+    for _ in range(warmup):
+        fn()
+    times = np.empty(calls)
+    for i in range(calls):
+        start = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - start
+    return times * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a .keras file or a run folder (default: models/default.keras)")
+    parser.add_argument("--calls", type=int, default=500)
+    args = parser.parse_args()
+
+    t = time.perf_counter()
+    predictor = Predictor.load(args.model)
+    load_s = time.perf_counter() - t
+    ds = data.load("mnist")
+    # A large, off-centre drawing on a transparent canvas: the usual case in the app.
+    rgba = next(d.rgba for d in drawings.make_drawings(ds.x_test, ds.y_test, 50, seed=0)
+                if d.variation["size"] == "large" and d.variation["style"] == "transparent")
+    image = canvas_to_mnist(rgba)[np.newaxis]
+
+    rows = [
+        ("preprocessing alone", timed(lambda: canvas_to_mnist(rgba), args.calls)),
+        ("Predictor.predict (all in)", timed(lambda: predictor.predict(rgba), args.calls)),
+        ("model.predict (forward only)", timed(lambda: predictor.model.predict(image, verbose=0), max(20, args.calls // 10))),
+    ]
+    print(f"model: {predictor.path} (loaded and warmed up in {load_s:.2f} s)")
+    print(f"input: 280x280 RGBA drawing; {os.cpu_count()} CPU cores visible\n")
+    print(f"{'':30}{'calls':>7}{'median ms':>11}{'p90 ms':>9}")
+    for name, times in rows:
+        print(f"{name:30}{len(times):7}{np.median(times):11.2f}{np.percentile(times, 90):9.2f}")
+    ratio = np.median(rows[2][1]) / np.median(rows[1][1])
+    print(f"\nmodel.predict alone is {ratio:.0f}x slower than the whole Predictor.predict (medians)")
+
+
+if __name__ == "__main__":
+    main()
