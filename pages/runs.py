@@ -1,0 +1,114 @@
+"""Runs: every saved run (and running job) in a table, curves overlaid, one run in detail.
+
+Widget keys: runs_compare (multiselect of runs to overlay), runs_detail (the run shown in
+detail), runs_download ("Download model (.keras)"), runs_delete_sure (confirmation checkbox),
+runs_delete ("Delete run").
+"""
+
+import numpy as np
+import streamlit as st
+
+import cnn_lab_ui
+from cnn_core import plots, runs
+from cnn_core.data import DataError
+from cnn_lab_ui import charts, runs_table, state
+
+cnn_lab_ui.use_app_navigation()
+
+
+def delete(name: str) -> None:
+    try:
+        runs.delete_run(name)
+        st.session_state["runs_message"] = ("success", f"Deleted run {name}.")
+    except runs.RunError as e:
+        st.session_state["runs_message"] = ("error", str(e))
+    st.session_state["runs_delete_sure"] = False
+
+
+st.title("Saved runs")
+if message := st.session_state.pop("runs_message", None):
+    getattr(st, message[0])(message[1])
+infos, problems = state.scan_runs()
+for problem in problems:
+    st.warning(f"Skipped a damaged run folder: {problem}")
+jobs = [j.snapshot() for j in state.job_manager().active()]
+if jobs:
+    st.info(f"{len(jobs)} training job(s) running. Open the Train page to watch or stop one.")
+    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+st.dataframe(runs_table.table(infos, jobs), hide_index=True, column_config={
+    "Test accuracy": st.column_config.NumberColumn(format="percent"),
+    "Learning rate": st.column_config.NumberColumn(format="%.4f"),
+})
+st.caption(f"Runs folder: {runs.runs_root()}")
+if not infos:
+    st.info("No saved runs yet: train a model and it appears here.")
+    st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
+    st.stop()
+
+names = [r.name for r in infos]
+by_name = {r.name: r for r in infos}
+st.header("Compare runs")
+if "runs_compare" in st.session_state:  # drop runs deleted since
+    st.session_state["runs_compare"] = [n for n in st.session_state["runs_compare"] if n in by_name]
+picked = st.multiselect("Runs to overlay", names, default=names[:2], key="runs_compare")
+histories = {}
+for name in picked:
+    try:
+        histories[name] = runs.load_run(name).history
+    except runs.RunError as e:
+        st.warning(str(e))
+if histories:
+    c1, c2 = st.columns(2)
+    c1.altair_chart(charts.runs_overlay(histories, "accuracy", "accuracy"), width="stretch")
+    c2.altair_chart(charts.runs_overlay(histories, "loss", "loss"), width="stretch")
+
+st.header("One run in detail")
+if st.session_state.get("runs_detail") not in by_name:
+    st.session_state.pop("runs_detail", None)
+name = st.selectbox("Run", names, key="runs_detail")
+try:
+    run = runs.load_run(name)
+except runs.RunError as e:
+    st.error(str(e))
+    st.stop()
+info = run.info
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Test accuracy", f"{info.test_accuracy:.2%}")
+m2.metric("Test loss", f"{info.test_loss:.4f}")
+m3.metric("Epochs", f"{info.epochs_completed}/{info.config.epochs}", help=f"state: {info.state}")
+m4.metric("Training time", f"{info.train_seconds:.1f} s")
+st.caption(f"Data: {info.data_source}")
+
+try:
+    ds = state.dataset(info.config.dataset)
+    class_names = ds.class_names
+except DataError as e:
+    ds, class_names = None, [str(i) for i in range(10)]
+    st.warning(f"Dataset not available, so no gallery of mistakes: {e}")
+c1, c2 = st.columns(2)
+c1.image(plots.to_png(plots.confusion_matrix(run.confusion, class_names)), caption=(
+    "Confusion matrix: row = the true label, column = the model's answer; the diagonal holds the right answers."))
+totals = run.confusion.sum(axis=1)
+per_class = np.divide(np.diag(run.confusion), totals, out=np.zeros(10), where=totals > 0)
+c2.altair_chart(charts.per_class_chart(per_class, class_names), width="stretch")
+c2.caption("Per-class accuracy: the share of each label's test digits the model got right.")
+
+if ds is not None and len(ds.y_test) == len(run.probabilities):
+    idx, total = runs_table.mistakes(run.probabilities, ds.y_test)
+    st.subheader(f"Misclassified test digits ({total:,} in all; the most confident mistakes first)")
+    if total:
+        titles = [f"true {class_names[ds.y_test[i]]} → {class_names[run.y_pred[i]]}\np={run.probabilities[i].max():.2f}"
+                  for i in idx]
+        st.image(plots.to_png(plots.digit_gallery(ds.x_test[idx], titles)),
+                 caption="Each digit: its true label → the model's answer, and the probability the model gave it.")
+elif ds is not None:
+    st.warning(f"This run was tested on {len(run.probabilities):,} digits, the dataset here has "
+               f"{len(ds.y_test):,} (another copy of the data), so its mistakes cannot be shown.")
+
+st.subheader("Model file")
+d1, d2 = st.columns(2)
+d1.download_button("Download model (.keras)", data=info.model_path.read_bytes(), file_name=f"{name}.keras",
+                   mime="application/octet-stream", key="runs_download", on_click="ignore")
+with d2:
+    sure = st.checkbox(f"Yes, delete run {name} for good", key="runs_delete_sure")
+    st.button("Delete run", key="runs_delete", disabled=not sure, on_click=delete, args=(name,), type="primary")

@@ -1,0 +1,92 @@
+"""AppTest: the Draw page, with drawings injected as the canvas component's session-state value.
+
+AppTest cannot draw, but streamlit-drawable-canvas 0.13 keeps its value in
+st.session_state["canvas"] as {"drawing": {"raw": ..., "data": "data:image/png;base64,..."},
+"backgroundFit": None}; cnn_lab_ui.drawing.canvas_value(rgba) builds exactly that.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.drawings import make_drawings, to_canvas_style
+from cnn_lab_ui.drawing import canvas_value
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+pytestmark = pytest.mark.skipif(not (ROOT / "models" / "default.keras").is_file(), reason="no default model")
+
+
+def open_draw(rgba=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    if rgba is not None:
+        at.session_state["canvas"] = canvas_value(rgba)
+    at.switch_page("pages/draw.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def prediction(at):
+    found = [m.value for m in at.metric if m.label == "Prediction"]
+    return int(found[0]) if found else None
+
+
+def test_empty_canvas_shows_a_hint_not_an_error(runs_dir):
+    at = open_draw()
+    assert prediction(at) is None and not at.error
+    assert any("Draw one digit" in i.value for i in at.info)
+    # An all-black canvas (what the component sends after a reset) is no drawing either.
+    black = np.zeros((280, 280, 4), np.uint8)
+    black[..., 3] = 255
+    at = open_draw(black)
+    assert prediction(at) is None and not at.error
+    assert any("Draw one digit" in i.value for i in at.info)
+
+
+def test_drawing_is_predicted_with_probabilities_and_the_28x28_image(runs_dir, mnist):
+    drawing = make_drawings(mnist.x_test[:1], mnist.y_test[:1], 1, seed=3)[0]  # a canvas-style 7
+    rgba = to_canvas_style(_ink(drawing.rgba), "white-on-black")
+    at = open_draw(rgba)
+    assert prediction(at) == 7
+    confidence = [m.value for m in at.metric if m.label == "Confidence"][0]
+    assert confidence.endswith("%")
+    assert at.get("vega_lite_chart"), "a bar chart of the 10 probabilities"
+    captions = [c for el in at.get("image") for c in el.captions]
+    assert any("28×28" in c for c in captions), captions
+    seen = at.session_state["last_drawing"]
+    assert seen.shape == (28, 28, 1) and 0 <= seen.min() and seen.max() <= 1
+
+
+@pytest.mark.parametrize("index", [1, 2, 3])
+def test_prediction_matches_the_engine(runs_dir, mnist, index):
+    from cnn_core.inference import Predictor
+
+    drawing = make_drawings(mnist.x_test[index:index + 1], mnist.y_test[index:index + 1], 1, seed=index)[0]
+    rgba = to_canvas_style(_ink(drawing.rgba), "white-on-black")
+    at = open_draw(rgba)
+    assert prediction(at) == Predictor.load().predict(rgba).digit
+
+
+def test_clear_button_empties_the_canvas(runs_dir, mnist):
+    drawing = make_drawings(mnist.x_test[:1], mnist.y_test[:1], 1, seed=3)[0]
+    at = open_draw(to_canvas_style(_ink(drawing.rgba), "white-on-black"))
+    assert prediction(at) == 7
+    at.button(key="draw_clear").click().run()
+    assert not at.exception
+    assert prediction(at) is None, "no stale prediction after Clear"
+    assert any("Draw one digit" in i.value for i in at.info)
+
+
+def test_model_selector_offers_the_default_model(runs_dir):
+    at = open_draw()
+    assert at.selectbox(key="draw_model").value == "__default__"
+    assert "Default model" in at.selectbox(key="draw_model").format_func("__default__")
+
+
+def _ink(rgba: np.ndarray) -> np.ndarray:
+    """Ink in [0, 1] from any canvas style (the drawings module picks a random style)."""
+    from cnn_core.preprocess import extract_ink
+
+    return extract_ink(rgba)

@@ -1,0 +1,114 @@
+"""Screenshots of every page for the README: docs/screenshots/<page>.png (`make screenshots`).
+
+Starts the app exactly like the browser tests do (tests/e2e/harness.py: headless, a free port,
+its own temporary runs folder, Debian's Chromium), then, as one visitor:
+  home   the Home page with its four pictures
+  draw   a 7 drawn with the mouse, read by the shipped default model
+  model  the default model's layers, filters and feature maps
+  train  a finished tiny run (a few hundred digits, 2 epochs) with its charts and accuracy
+  runs   that run in the runs table, its curves and confusion matrix
+
+Usage: .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--pages home,draw,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT))
+
+import harness as h  # noqa: E402
+
+ORDER = ("home", "draw", "model", "train", "runs")  # Draw and Model before Train: the default model
+RUN = dict(filters="8, 16", limit=500, epochs=2, batch_size=32)
+
+
+def shoot(page, out: Path, name: str) -> Path:
+    h.wait_for_script_idle(page)
+    h.wait_for_pictures(page)
+    page.mouse.move(0, 0)  # no hover effects
+    path = out / f"{name}.png"
+    h.screenshot_full(page, path)
+    print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--pages", default=",".join(ORDER), help="comma-separated subset of " + ",".join(ORDER))
+    args = parser.parse_args(argv)
+    wanted = [p for p in ORDER if p in {x.strip().lower() for x in args.pages.split(",")}]
+    if not wanted:
+        parser.error(f"--pages: choose from {','.join(ORDER)}")
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    data = ROOT.parent / "shared" / "data"
+    if "CNN_DATA_DIR" not in os.environ and (data / "mnist.npz").is_file():
+        os.environ["CNN_DATA_DIR"] = str(data)  # full MNIST when the shared copy is there
+    os.environ.setdefault("CNN_NO_DOWNLOAD", "1")
+
+    from playwright.sync_api import sync_playwright
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cnn-lab-screenshots-") as tmp:
+        server = h.AppServer(runs_dir=Path(tmp) / "runs", log_path=Path(tmp) / "server.log")
+        print(f"starting the app on {server.url} (runs in {server.runs_dir})", flush=True)
+        try:
+            server.start(timeout=120)
+            with sync_playwright() as pw:
+                browser = h.launch_browser(pw)
+                try:
+                    page = h.new_page(browser, server.url)
+                    h.expect_no_exception(page)
+                    if "home" in wanted:
+                        h.expect(page.get_by_test_id("stImage").locator("img")).to_have_count(4, timeout=h.APP_TIMEOUT)
+                        shoot(page, out, "home")
+                    if "draw" in wanted:
+                        h.goto_page(page, "Draw")
+                        h.draw_strokes(page, h.DIGITS[7])
+                        h.expect(h.metric(page, "Prediction")).to_have_text("7")
+                        shoot(page, out, "draw")
+                    if "model" in wanted:
+                        h.goto_page(page, "Model")
+                        h.expect(h.image_with_caption(page, "(Conv2D): output").first).to_be_visible()
+                        shoot(page, out, "model")
+                    if "train" in wanted or "runs" in wanted:
+                        h.configure_training(page, **RUN)
+                        h.button(page, "Start training").click()
+                        name, accuracy = h.wait_training_finished(page)
+                        print(f"  trained {name}: {accuracy}", flush=True)
+                        if "train" in wanted:
+                            shoot(page, out, "train")
+                    if "runs" in wanted:
+                        h.goto_page(page, "Runs")
+                        h.expect(h.image_with_caption(page, "Confusion matrix")).to_be_visible()
+                        shoot(page, out, "runs")
+                except Exception:
+                    try:
+                        page.screenshot(path=str(out / "_failed.png"), full_page=True)
+                        print(f"failed; the page as it was: {out / '_failed.png'}", file=sys.stderr)
+                    except Exception:
+                        pass
+                    raise
+                finally:
+                    browser.close()
+        except Exception:
+            print("--- server log ---\n" + server.log_tail(8000), file=sys.stderr)
+            raise
+        finally:
+            server.stop()
+    print(f"done in {time.monotonic() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
