@@ -15,12 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
-if (SHARED / "mnist.npz").is_file():
-    os.environ.setdefault("CNN_DATA_DIR", str(SHARED))
-os.environ.setdefault("CNN_NO_DOWNLOAD", "1")
+import _common  # noqa: E402,F401  (repo on sys.path, full MNIST when present, no downloads)
+
+ROOT = _common.ROOT
 
 import numpy as np  # noqa: E402
 

@@ -18,12 +18,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
-if (SHARED / "mnist.npz").is_file():
-    os.environ.setdefault("CNN_DATA_DIR", str(SHARED))  # full MNIST; else the offline sample
-os.environ.setdefault("CNN_NO_DOWNLOAD", "1")
+import _common  # noqa: E402,F401  (repo on sys.path, full MNIST when present, no downloads)
+
+ROOT = _common.ROOT
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
