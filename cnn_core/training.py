@@ -142,6 +142,10 @@ def _progress_callback(progress: Progress, stop_event: threading.Event):
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
+            # Keras also ends the epoch a stop cut short (and validates it): that partial
+            # epoch is not a completed one, so its batches stay in the batch history only.
+            if stop_event.is_set() and progress.batch < progress.batches_per_epoch:
+                return
             progress.add_epoch(epoch + 1, logs or {})
 
     return ProgressCallback()

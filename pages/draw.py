@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import cnn_lab_ui
+from cnn_core.data import CLASS_NAMES
 from cnn_core.model import ModelFileError
 from cnn_core.preprocess import EmptyCanvasError, ImageFormatError
 from cnn_core.runs import RunError
@@ -52,10 +53,14 @@ with right:
         st.error(f"Cannot read the canvas image: {e}")
         st.stop()
     st.session_state["last_drawing"] = prediction.image
+    names = CLASS_NAMES[state.model_dataset_name(choice, predictor)]
+    if names != CLASS_NAMES["mnist"]:
+        st.warning("This model was trained on Fashion-MNIST: it reads clothes, not digits. "
+                   "Pick an MNIST model above to read digits.")
     m1, m2 = st.columns(2)
-    m1.metric("Prediction", prediction.digit)
+    m1.metric("Prediction", names[prediction.digit])
     m2.metric("Confidence", f"{prediction.confidence:.1%}")
-    st.altair_chart(charts.probabilities_chart(prediction.probabilities, [str(i) for i in range(10)]), width="stretch")
+    st.altair_chart(charts.probabilities_chart(prediction.probabilities, names), width="stretch")
     st.image(widgets.enlarge(prediction.image, 8), width=224, caption=(
         "What the model saw: your drawing cropped, scaled to 20×20 px and centred by its centre of mass in "
         "a 28×28 image, like every MNIST digit (enlarged 8×, one square = one pixel)."))

@@ -29,3 +29,27 @@ def runs_dir(tmp_path, monkeypatch):
     path = tmp_path / "runs"
     monkeypatch.setenv("CNN_RUNS_DIR", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def train_runs(tmp_path_factory):
+    """train_runs(*configs) -> (folder, run names): real tiny trainings, each set made once per session.
+
+    Copy the folder into `runs_dir` before a test changes it (tests must not see each other's edits).
+    """
+    made = {}
+
+    def train(*configs):
+        if configs not in made:
+            from cnn_core import training
+
+            folder = tmp_path_factory.mktemp("runs-made")
+            manager = training.JobManager(max_jobs=1, runs_dir=folder)
+            jobs = [manager.submit(c) for c in configs]
+            for job in jobs:
+                snap = job.wait(300)
+                assert snap.state == "finished", snap.error
+            made[configs] = folder, [job.run_dir.name for job in jobs]
+        return made[configs]
+
+    return train

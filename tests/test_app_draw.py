@@ -85,6 +85,32 @@ def test_model_selector_offers_the_default_model(runs_dir):
     assert "Default model" in at.selectbox(key="draw_model").format_func("__default__")
 
 
+def test_fashion_model_names_clothes_not_digits(runs_dir, train_runs, mnist):
+    import shutil
+
+    from cnn_core import data
+    from cnn_core.config import TrainConfig
+
+    try:
+        data.load("fashion_mnist")
+    except data.DataError as e:
+        pytest.skip(f"no Fashion-MNIST here: {e}")
+    folder, names = train_runs(TrainConfig(dataset="fashion_mnist", filters=(4,), dense_units=0, epochs=1,
+                                           limit=300, batch_size=50))
+    shutil.copytree(folder, runs_dir)
+    drawing = make_drawings(mnist.x_test[:1], mnist.y_test[:1], 1, seed=3)[0]
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["canvas"] = canvas_value(to_canvas_style(_ink(drawing.rgba), "white-on-black"))
+    at.session_state["chosen_model"] = names[0]
+    at.switch_page("pages/draw.py").run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.metric if m.label == "Prediction"][0]
+    assert shown in data.CLASS_NAMES["fashion_mnist"]
+    assert any("Fashion-MNIST" in w.value for w in at.warning)
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert "Ankle boot" in spec or "Ankle boot" in str(at.get("vega_lite_chart")[0].proto)
+
+
 def _ink(rgba: np.ndarray) -> np.ndarray:
     """Ink in [0, 1] from any canvas style (the drawings module picks a random style)."""
     from cnn_core.preprocess import extract_ink

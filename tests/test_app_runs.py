@@ -10,20 +10,12 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture(scope="module")
-def trained_runs(tmp_path_factory):
-    """Two real tiny runs (a few hundred digits, one epoch), made once for this module."""
-    from cnn_core import training
+def trained_runs(train_runs):
+    """Two real tiny runs (a few hundred digits, one or two epochs)."""
     from cnn_core.config import TrainConfig
 
-    folder = tmp_path_factory.mktemp("runs-made")
-    manager = training.JobManager(max_jobs=1, runs_dir=folder)
-    configs = [TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
-               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2)]
-    jobs = [manager.submit(c, preset=None) for c in configs]
-    for job in jobs:
-        snap = job.wait(300)
-        assert snap.state == "finished", snap.error
-    return folder, [job.run_dir.name for job in jobs]
+    return train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
+                      TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
 
 
 @pytest.fixture

@@ -50,6 +50,10 @@ def test_progress_snapshots_while_running_and_stop_keeps_a_stopped_run(runs_dir)
     assert job.snapshot().state in (training.STOPPING, training.STOPPED)
     final = job.wait(60)
     assert final.state == training.STOPPED and final.epoch < 50
+    # A stop mid-epoch keeps that epoch's batches but does not count it as completed.
+    assert all(len(v) == final.epoch for v in final.epoch_history.values())
+    assert final.batch < final.batches_per_epoch
+    assert len(final.batch_loss) == final.epoch * final.batches_per_epoch + final.batch
     info = runs.read_info(job.run_dir)
     assert info.state == "stopped" and info.epochs_completed == final.epoch
     assert 0 <= info.test_accuracy <= 1
