@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast browser screenshots bench default-model clean
+.PHONY: run test test-fast browser fashion-data screenshots bench default-model clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -31,7 +31,14 @@ browser:
 	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || { echo "error: apt-get install chromium failed"; exit 2; }; \
 	else echo "error: the browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu)"; exit 2; fi
 
-test: $(VENV)/.stamp-dev browser
+# Best effort: Fashion-MNIST for the tests that use it (they skip without it).
+fashion-data:
+	@if [ -d /usr/share/datasets/fashion-mnist ] || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then :; \
+	else echo "installing Debian's dataset-fashion-mnist for the Fashion-MNIST tests"; \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || echo "(not installed: those tests will skip)"; fi
+
+test: $(VENV)/.stamp-dev browser fashion-data
 	$(PY) -m pytest -q
 
 test-fast: $(VENV)/.stamp-dev
@@ -43,6 +50,7 @@ screenshots: $(VENV)/.stamp-dev browser
 bench: $(VENV)/.stamp-dev
 	$(PY) bench/train_vs_keras.py
 	$(PY) bench/report_overhead.py
+	$(PY) bench/concurrent_jobs.py
 	$(PY) bench/predict_latency.py
 	$(PY) bench/robustness.py
 

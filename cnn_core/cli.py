@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,17 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--convs-per-block", type=_positive_int)
     t.add_argument("--kernel-size", type=_positive_int)
     t.add_argument("--activation")
-    t.add_argument("--no-pooling", action="store_true")
+    t.add_argument("--pooling", action=argparse.BooleanOptionalAction, help="max-pool after each block")
     t.add_argument("--dense", type=_positive_int, dest="dense_units")
     t.add_argument("--dropout", type=_number)
-    t.add_argument("--batch-norm", action="store_true")
+    t.add_argument("--batch-norm", action=argparse.BooleanOptionalAction)
     t.add_argument("--optimizer")
     t.add_argument("--learning-rate", type=_number)
     t.add_argument("--lr-schedule", choices=["constant", "cosine"])
     t.add_argument("--batch-size", type=_positive_int)
     t.add_argument("--epochs", type=_positive_int)
     t.add_argument("--validation-split", type=_number)
-    t.add_argument("--augment", action="store_true")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                   help="random shifts, rotations and zoom while training")
     t.add_argument("--limit", type=_positive_int, help="train on the first N digits only")
     t.add_argument("--seed", type=_positive_int)
     t.add_argument("--data-dir")
@@ -87,18 +90,45 @@ def config_from_args(args) -> TrainConfig:
             changes[name] = value
     if args.filters is not None:
         changes["filters"] = parse_filters(args.filters)
-    for flag, name in (("batch_norm", "batch_norm"), ("augment", "augment")):
-        if getattr(args, flag):
-            changes[name] = True
-    if args.no_pooling:
-        changes["pooling"] = False
+    for name in ("batch_norm", "augment", "pooling"):  # --x / --no-x; absent: the preset's value
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     return cfg.replace(**changes).validate()
+
+
+def _json_line(obj) -> str:
+    """Strict JSON (a diverged run's NaN loss becomes null), so any JSON reader can parse it."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(obj), allow_nan=False)
+
+
+def _check_save_target(target: Path) -> None:
+    """Before training: a wrong --save-model must not cost a whole training to find out."""
+    if target.suffix != ".keras":
+        raise UsageError(f"--save-model {target}: the file name must end in .keras")
+    if target.is_dir():
+        raise UsageError(f"--save-model {target}: is a folder; give a file name ending in .keras")
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"--save-model {target}: cannot write in {parent}")
 
 
 def cmd_train(args) -> int:
     from . import data, training
 
     config = config_from_args(args)
+    if args.save_model:
+        _check_save_target(Path(args.save_model))
     ds = data.load(config.dataset, args.data_dir)  # fail early on data problems, before threads
     config.validate(len(ds.x_train))
     print(f"data: {ds.source}", file=sys.stderr)
@@ -111,14 +141,18 @@ def cmd_train(args) -> int:
         job.request_stop()
         snap = job.wait()
     if snap.state == training.FAILED:
-        raise UsageError(f"training failed: {snap.error}")
+        print(f"error: training failed: {snap.error}", file=sys.stderr)
+        return 1
     run_dir = job.run_dir
+    if run_dir is None:  # stopped before its first batch: nothing was trained or saved
+        print("stopped before training started; no run saved", file=sys.stderr)
+        return 130
     if args.save_model:
         _export(run_dir, Path(args.save_model))
     from . import runs
 
     info = runs.read_info(run_dir)
-    print(json.dumps({
+    print(_json_line({
         "test_accuracy": info.test_accuracy, "test_loss": info.test_loss,
         "epochs_completed": info.epochs_completed, "train_seconds": info.train_seconds,
         "state": info.state, "run_dir": str(run_dir), "data_source": info.data_source,
@@ -165,10 +199,7 @@ def _export(run_dir: Path, target: Path) -> None:
 
     from . import runs
 
-    if target.suffix != ".keras":
-        raise UsageError(f"--save-model {target}: the file name must end in .keras")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_dir / "model.keras", target)
+    _check_save_target(target)
     info = runs.read_info(run_dir)
     meta = {
         "test_accuracy": info.test_accuracy, "test_loss": info.test_loss, "epochs_completed": info.epochs_completed,
@@ -176,7 +207,12 @@ def _export(run_dir: Path, target: Path) -> None:
         "config": info.config.to_dict(), "created": info.created,
         "command": "python -m cnn_core " + " ".join(sys.argv[1:]),
     }
-    target.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / "model.keras", target)
+        target.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    except OSError as e:
+        raise UsageError(f"--save-model {target}: {e.strerror or e} (the run itself is saved in {run_dir})") from None
 
 
 def cmd_predict(args) -> int:
@@ -202,8 +238,10 @@ def cmd_predict(args) -> int:
             out["error"] = f"not a readable PNG/JPEG image ({type(e).__name__})"
         except (EmptyCanvasError, ImageFormatError) as e:
             out["error"] = str(e)
+        except Exception as e:  # Pillow raises many types for damaged files; one bad image must not stop the rest
+            out["error"] = f"cannot read this image ({type(e).__name__}: {e})"
         failed += "error" in out
-        print(json.dumps(out), flush=True)
+        print(_json_line(out), flush=True)
     return 1 if failed else 0
 
 
@@ -214,7 +252,7 @@ def cmd_evaluate(args) -> int:
     predictor = Predictor.load(args.model)
     ds = data.load(args.dataset, args.data_dir)
     result = evaluate.evaluate(predictor.model, ds.x_test, ds.y_test)
-    print(json.dumps({**result.to_json(), "model": str(predictor.path), "data_source": ds.source,
+    print(_json_line({**result.to_json(), "model": str(predictor.path), "data_source": ds.source,
                       "per_class_accuracy": [round(float(a), 4) for a in result.per_class_accuracy()]}))
     return 0
 
@@ -233,3 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or an unforeseen system error: one line, not a traceback
+        print(f"error: unexpected {type(e).__name__}: {e} (set CNN_DEBUG=1 for the traceback)", file=sys.stderr)
+        if os.environ.get("CNN_DEBUG") == "1":
+            raise
+        return 1

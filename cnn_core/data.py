@@ -15,7 +15,9 @@ import gzip
 import os
 import socket
 import struct
+import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +31,9 @@ IDX_FILES = {
 }
 NPZ_NAMES = {"mnist": "mnist.npz", "fashion_mnist": "fashion_mnist.npz"}
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-KERAS_CACHE = Path("~/.keras/datasets").expanduser()
-DOWNLOAD_TIMEOUT_S = 3.0
+KERAS_CACHE = Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser() / "datasets"  # where Keras saves
+DOWNLOAD_TIMEOUT_S = 3.0  # to reach the server (name lookup included)
+DOWNLOAD_DEADLINE_S = 120.0  # for the whole download: a stalled transfer must not hang the app
 SAMPLE_TEST_FRACTION = 0.2
 SAMPLE_SEED = 0
 
@@ -77,6 +80,10 @@ def _load_cached(name: str, data_dir: str | None) -> Dataset:
     tried = []
     candidates = []
     if data_dir:
+        # A folder someone named and that is not there is a typo to report, not a reason to
+        # quietly train on another dataset (the 5k sample) instead.
+        if not Path(data_dir).is_dir():
+            raise DataError(f"data folder {data_dir} does not exist (from --data-dir or CNN_DATA_DIR)")
         candidates.append(Path(data_dir))
     candidates.append(KERAS_CACHE)
     if name == "fashion_mnist":
@@ -142,10 +149,14 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             arrays = {k: np.asarray(f[k]) for k in IDX_FILES}
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as e:
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); delete or replace it") from None
-    arrays["y_train"] = arrays["y_train"].astype(np.uint8)
-    arrays["y_test"] = arrays["y_test"].astype(np.uint8)
+    for k in ("y_train", "y_test"):
+        y = arrays[k]
+        # Check before narrowing to uint8: a label 263 must not quietly become a 7.
+        if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() > 9)):
+            raise DataError(f"{path}: {k} must hold whole-number labels 0-9 (dtype {y.dtype})")
+        arrays[k] = y.astype(np.uint8)
     return arrays
 
 
@@ -154,8 +165,8 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: not a readable gzip file ({e}); delete or replace it") from None
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise DataError(f"{path}: not a readable gzip file ({type(e).__name__}: {e}); delete or replace it") from None
     if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] not in (1, 3):
         raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = raw[3]
@@ -169,21 +180,44 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
+def _within(seconds: float, work):
+    """work() in a daemon thread; its result, or None if it raised or is still running after `seconds`.
+
+    Neither a name lookup (which socket timeouts do not cover) nor a stalled transfer (Keras'
+    download has no timeout) can then hang the caller; an abandoned thread just ends later.
+    """
+    result = []
+
+    def run():
+        try:
+            result.append(work())
+        except Exception:  # any network or file failure: the caller falls through to the next source
+            pass
+
+    thread = threading.Thread(target=run, daemon=True, name="cnn-data-download")
+    thread.start()
+    thread.join(seconds)
+    return result[0] if result else None
+
+
 def _download(name: str) -> Dataset | None:
     """Keras' own download, but only when the host answers quickly: offline it returns None in seconds."""
     if os.environ.get("CNN_NO_DOWNLOAD") == "1":
         return None
-    try:
-        socket.create_connection(("storage.googleapis.com", 443), timeout=DOWNLOAD_TIMEOUT_S).close()
-    except OSError:
+    if not _within(DOWNLOAD_TIMEOUT_S, lambda: socket.create_connection(
+            ("storage.googleapis.com", 443), timeout=DOWNLOAD_TIMEOUT_S).close() or True):
         return None
-    try:
+
+    def fetch():
         import keras  # imported here: loading data must not pay for TensorFlow
 
         module = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
-        (x_train, y_train), (x_test, y_test) = module.load_data()
-    except Exception:  # any network or file failure: fall through to the next source
+        return module.load_data()
+
+    loaded = _within(DOWNLOAD_DEADLINE_S, fetch)
+    if loaded is None:
         return None
+    (x_train, y_train), (x_test, y_test) = loaded
     arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return _with_source(name, arrays, f"full {_title(name)} downloaded by Keras to {KERAS_CACHE}")
 

@@ -36,6 +36,18 @@ def runs_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root or os.environ.get("CNN_RUNS_DIR") or "runs").expanduser().resolve()
 
 
+def ensure_root(root: str | os.PathLike | None = None) -> Path:
+    """The runs folder, created if needed and checked writable: found before training, not after it."""
+    base = runs_root(root)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as e:
+        raise RunError(f"cannot save runs in {base}: {e.strerror or e}") from None
+    return base
+
+
 def run_path(name: str, root: str | os.PathLike | None = None) -> Path:
     """The folder of run `name`; names that could escape the runs folder are refused."""
     if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
@@ -206,7 +218,10 @@ def load_run(name: str, root: str | os.PathLike | None = None) -> Run:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise RunError(f"{name}: predictions.npz is missing or damaged ({e})") from None
     meta = _read_json(path / "run.json")
-    confusion = np.asarray(meta.get("confusion_matrix", np.zeros((10, 10))), dtype=int)
+    try:
+        confusion = np.asarray(meta.get("confusion_matrix", np.zeros((10, 10))), dtype=int)
+    except (TypeError, ValueError):
+        raise RunError(f"{name}: the confusion matrix in run.json is damaged") from None
     if confusion.shape != (10, 10) or probs.ndim != 2 or probs.shape[1] != 10:
         raise RunError(f"{name}: confusion matrix or predictions have the wrong shape")
     return Run(info=info, history=history, confusion=confusion, y_pred=probs.argmax(axis=1), probabilities=probs)

@@ -163,7 +163,12 @@ def make_datasets(config: TrainConfig, ds: data_mod.Dataset):
         x, y = x[: config.limit], y[: config.limit]
     n_val = int(len(x) * config.validation_split)
     x_tr, y_tr = x[: len(x) - n_val, :, :, None], y[: len(x) - n_val]
-    augment = _augmenter(config) if config.augment else None
+    augment = None
+    if config.augment:
+        from .model import BUILD_LOCK
+
+        with BUILD_LOCK:  # creating Keras layers is model building: not thread-safe (see model.py)
+            augment = _augmenter(config)
 
     def prepare(xb, yb, training):
         xb = tf.cast(xb, tf.float32) / 255.0
@@ -309,8 +314,12 @@ class JobManager:
         self._jobs: dict[str, TrainingJob] = {}
 
     def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None) -> TrainingJob:
-        """Validate, then start a job (it waits in the queue when the cap is reached)."""
+        """Validate, then start a job (it waits in the queue when the cap is reached).
+
+        ConfigError for a bad configuration, RunError when runs cannot be saved: both before training.
+        """
         config.validate()
+        runs_mod.ensure_root(self.runs_dir)
         job = TrainingJob(config, manager=self, data_dir=self.data_dir, owner=owner, preset=preset)
         with self._cond:
             self._jobs[job.id] = job

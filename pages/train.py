@@ -68,8 +68,8 @@ if problem:
 if start and config is not None and problem is None and not busy:
     try:
         job = manager.submit(config, owner=state.owner(), preset=train_form.preset_tag(config))
-    except ConfigError as e:
-        st.error(str(e))
+    except (ConfigError, runs.RunError) as e:
+        st.error(f"Cannot start: {e}")
         st.stop()
     state.attach(job.id)
     st.rerun()  # redraw the form with Start disabled while the job runs

@@ -110,3 +110,59 @@ def test_evaluate_a_run_dir(tmp_path):
     r = cli("evaluate", "--model", run_dir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"].startswith(run_dir)
+
+
+def test_predict_survives_an_image_pillow_rejects_with_valueerror(tmp_path, mnist):
+    _, files = _drawings(tmp_path, mnist)
+    bad = tmp_path / "bad-maxval.pgm"  # Pillow raises ValueError (not OSError) for this header
+    bad.write_bytes(b"P5\n10 10\n70000\n" + b"\x00" * 200)
+    r = cli("predict", str(bad), files[0])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    first, second = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert first["file"] == str(bad) and "cannot read this image" in first["error"]
+    assert second["digit"] == int(mnist.y_test[0])
+
+
+@pytest.mark.parametrize("target, words", [
+    ("model.h5", "must end in .keras"),
+    ("a-file/model.keras", "cannot write in"),
+])
+def test_bad_save_model_is_refused_before_training(tmp_path, target, words):
+    (tmp_path / "a-file").write_text("a file, not a folder")
+    r = cli("train", "--limit", "300", "--epochs", "1", "--runs-dir", str(tmp_path / "runs"),
+            "--save-model", str(tmp_path / target))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert words in r.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "runs").exists(), "refused before any training"
+
+
+def test_unwritable_runs_dir_is_refused_before_training(tmp_path):
+    (tmp_path / "taken").write_text("a file where the runs folder should be")
+    r = cli("train", "--limit", "300", "--epochs", "1", "--runs-dir", str(tmp_path / "taken" / "runs"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot save runs in") and "epoch" not in r.stderr
+
+
+def test_flags_switch_preset_options_off_and_save_model_exports(tmp_path, mnist):
+    target = tmp_path / "out" / "mine.keras"
+    r = cli("train", "--preset", "strong", "--no-augment", "--no-batch-norm", "--no-pooling", "--filters", "4",
+            "--convs-per-block", "1", "--dense", "0", "--limit", "300", "--epochs", "1", "--lr-schedule", "constant",
+            "--runs-dir", str(tmp_path / "runs"), "--save-model", str(target))
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    cfg = result["config"]
+    assert cfg["augment"] is False and cfg["batch_norm"] is False and cfg["pooling"] is False
+    assert cfg["dropout"] == 0.3  # the rest of the strong preset is kept
+    meta = json.loads(target.with_suffix(".json").read_text())
+    assert meta["test_accuracy"] == result["test_accuracy"] and "--no-augment" in meta["command"]
+    r = cli("predict", "--model", str(target), _drawings(tmp_path, mnist)[1][0])
+    assert r.returncode == 0 and len(json.loads(r.stdout)["probabilities"]) == 10
+
+
+def test_json_output_is_strict_even_for_a_diverged_run():
+    from cnn_core.cli import _json_line
+
+    line = _json_line({"test_loss": float("nan"), "history": [1.0, float("inf")], "n": 3})
+    assert json.loads(line) == {"test_loss": None, "history": [1.0, None], "n": 3}
+    assert "NaN" not in line and "Infinity" not in line

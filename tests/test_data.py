@@ -91,6 +91,91 @@ def test_corrupt_npz_names_the_file(tmp_path, content):
         data.load("mnist", tmp_path)
 
 
+def _damage_middle(path):
+    """Flip bytes in the middle of a file: headers intact, compressed payload broken."""
+    raw = bytearray(path.read_bytes())
+    mid = len(raw) // 2
+    raw[mid:mid + 64] = bytes(b ^ 0xFF for b in raw[mid:mid + 64])
+    path.write_bytes(bytes(raw))
+
+
+def test_damaged_compressed_data_names_the_file(tmp_path):
+    idx_dir, npz_dir = tmp_path / "idx", tmp_path / "npz"
+    idx_dir.mkdir(), npz_dir.mkdir()
+    _write_idx_set(idx_dir, n_train=400)
+    _damage_middle(idx_dir / data.IDX_FILES["x_train"])
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz"):
+        data.load("mnist", idx_dir)
+    rng = np.random.default_rng(1)
+    np.savez_compressed(npz_dir / "mnist.npz", x_train=rng.integers(0, 256, (400, 28, 28), np.uint8),
+                        y_train=np.zeros(400, np.uint8), x_test=np.zeros((5, 28, 28), np.uint8),
+                        y_test=np.zeros(5, np.uint8))
+    _damage_middle(npz_dir / "mnist.npz")
+    with pytest.raises(DataError, match="mnist.npz"):
+        data.load("mnist", npz_dir)
+
+
+@pytest.mark.parametrize("labels", [np.array([1, 263, 2]), np.array([-1, 0, 1]), np.array(["a", "b", "c"])])
+def test_npz_labels_outside_0_to_9_are_refused_not_wrapped(tmp_path, labels):
+    x = np.zeros((3, 28, 28), np.uint8)
+    np.savez(tmp_path / "mnist.npz", x_train=x, y_train=labels, x_test=x, y_test=np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match="y_train must hold whole-number labels 0-9"):
+        data.load("mnist", tmp_path)
+
+
+def test_a_named_data_folder_that_is_missing_is_an_error_not_a_silent_fallback(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="no-such-folder does not exist"):
+        data.load("mnist", tmp_path / "no-such-folder")
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "typo"))
+    with pytest.raises(DataError, match="typo does not exist"):
+        data.load("mnist")
+
+
+def test_keras_cache_is_second_after_the_data_folder(tmp_path, monkeypatch):
+    cache, folder = tmp_path / "keras-cache", tmp_path / "data"
+    cache.mkdir(), folder.mkdir()
+    x = np.zeros((20, 28, 28), np.uint8)
+    y = np.arange(20, dtype=np.uint8) % 10
+    np.savez(cache / "mnist.npz", x_train=x, y_train=y, x_test=x[:10], y_test=y[:10])
+    monkeypatch.setattr(data, "KERAS_CACHE", cache)
+    monkeypatch.delenv("CNN_DATA_DIR", raising=False)
+    data._load_cached.cache_clear()
+    assert str(cache) in data.load("mnist").source  # no data folder: the cache
+    assert str(cache) in data.load("mnist", folder).source  # a folder without MNIST: still the cache
+    _write_idx_set(folder)
+    data._load_cached.cache_clear()  # results are cached per process and folder
+    assert "IDX files" in data.load("mnist", folder).source  # the folder wins when it has MNIST
+    data._load_cached.cache_clear()
+
+
+def test_fashion_mnist_from_a_data_folder_subfolder(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
+    (tmp_path / "fashion-mnist").mkdir()
+    arrays = _write_idx_set(tmp_path / "fashion-mnist")
+    ds = data.load("fashion_mnist", tmp_path)
+    assert np.array_equal(ds.y_train, arrays["y_train"]) and ds.class_names[0] == "T-shirt/top"
+    assert "Fashion-MNIST" in ds.source
+
+
+def test_a_hanging_name_lookup_does_not_hang_loading(tmp_path, monkeypatch):
+    """A broken resolver can block getaddrinfo for a minute; socket timeouts do not cover it."""
+    import socket
+
+    def hang(*args, **kwargs):
+        time.sleep(60)
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    monkeypatch.delenv("CNN_DATA_DIR", raising=False)
+    monkeypatch.delenv("CNN_NO_DOWNLOAD", raising=False)
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
+    data._load_cached.cache_clear()
+    started = time.monotonic()
+    ds = data.load("mnist")
+    elapsed = time.monotonic() - started
+    data._load_cached.cache_clear()
+    assert ds.is_sample and elapsed < data.DOWNLOAD_TIMEOUT_S + 5, f"took {elapsed:.1f}s"
+
+
 def test_npz_with_wrong_arrays(tmp_path):
     np.savez(tmp_path / "mnist.npz", images=np.zeros((3, 28, 28)))
     with pytest.raises(DataError, match="missing arrays x_train"):

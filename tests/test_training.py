@@ -120,3 +120,22 @@ def test_invalid_config_is_refused_before_a_thread_starts(runs_dir):
 def test_augmented_training_runs(runs_dir):
     snap = training.JobManager(runs_dir=runs_dir).submit(TINY.replace(augment=True, batch_norm=True, dropout=0.2)).wait(120)
     assert snap.state == training.FINISHED, snap.error
+
+
+def test_two_augmented_jobs_start_together(runs_dir):
+    """Augmentation layers are Keras layers built in each worker: guarded like model building."""
+    manager = training.JobManager(max_jobs=2, runs_dir=runs_dir)
+    jobs = [manager.submit(TINY.replace(augment=True, seed=s, limit=300)) for s in (7, 8)]
+    snaps = [j.wait(300) for j in jobs]
+    assert [s.state for s in snaps] == [training.FINISHED] * 2, [s.error for s in snaps]
+    assert all(0 <= s.test_accuracy <= 1 for s in snaps)
+
+
+def test_unwritable_runs_folder_is_refused_at_submit(tmp_path):
+    from cnn_core.runs import RunError
+
+    (tmp_path / "file").write_text("not a folder")
+    manager = training.JobManager(runs_dir=tmp_path / "file" / "runs")
+    with pytest.raises(RunError, match="cannot save runs in"):
+        manager.submit(TINY)
+    assert manager.jobs() == []
