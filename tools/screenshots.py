@@ -5,7 +5,7 @@ its own temporary runs folder, Debian's Chromium), then, as one visitor:
   home   the Home page with its four pictures
   draw   a 7 drawn with the mouse, read by the shipped default model
   model  the default model's layers, filters and feature maps
-  train  a finished tiny run (a few hundred digits, 2 epochs) with its charts and accuracy
+  train  a finished small run (6,000 digits, 3 epochs) with its charts and accuracy
   runs   that run in the runs table, its curves and confusion matrix
 
 Usage: .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--pages home,draw,...]
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import harness as h  # noqa: E402
 
 ORDER = ("home", "draw", "model", "train", "runs")  # Draw and Model before Train: the default model
-RUN = dict(filters="8, 16", limit=500, epochs=2, batch_size=32)
+RUN = dict(filters="16, 32", limit=6000, epochs=3, batch_size=64)
 
 
 def shoot(page, out: Path, name: str) -> Path:
