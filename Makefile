@@ -48,6 +48,7 @@ screenshots: $(VENV)/.stamp-dev browser
 	$(PY) tools/screenshots.py
 
 bench: $(VENV)/.stamp-dev
+	$(PY) bench/presets.py
 	$(PY) bench/train_vs_keras.py
 	$(PY) bench/report_overhead.py
 	$(PY) bench/concurrent_jobs.py

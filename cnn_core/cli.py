@@ -134,12 +134,7 @@ def cmd_train(args) -> int:
     print(f"data: {ds.source}", file=sys.stderr)
     manager = training.JobManager(max_jobs=1, runs_dir=args.runs_dir, data_dir=args.data_dir)
     job = manager.submit(config, preset=args.preset)
-    try:
-        snap = _follow(job)
-    except KeyboardInterrupt:  # Ctrl-C stops like the app's Stop button: the partial model is kept
-        print("\nstopping after the current batch...", file=sys.stderr)
-        job.request_stop()
-        snap = job.wait()
+    snap = _follow(job)
     if snap.state == training.FAILED:
         print(f"error: training failed: {snap.error}", file=sys.stderr)
         return 1
@@ -162,36 +157,54 @@ def cmd_train(args) -> int:
 
 
 def _follow(job) -> "training.Snapshot":
-    """A one-line progress bar on stderr, redrawn twice a second (a line per epoch when not a terminal)."""
+    """A one-line progress bar on stderr, redrawn twice a second (a line per epoch when not a terminal).
+
+    The first Ctrl-C stops like the app's Stop button (after the current batch, the partly
+    trained model is saved as a stopped run) while the progress goes on; a second one quits.
+    """
+    printed = 0  # epoch lines written so far (when not a terminal)
+    while True:
+        try:
+            snap, printed = _show_progress(job, printed)
+            if snap.done:
+                return snap
+            job.wait(0.5)
+        except KeyboardInterrupt:
+            if job.snapshot().state == "stopping":
+                raise
+            print("\nstopping after the current batch... (Ctrl-C again to quit without saving)", file=sys.stderr)
+            job.request_stop()
+
+
+def _show_progress(job, printed: int) -> tuple["training.Snapshot", int]:
+    """Draw the job's progress once; returns its snapshot and how many epoch lines are printed."""
     width = 30
     tty = sys.stderr.isatty()
-    last_epoch = -1
-    while True:
-        snap = job.snapshot()
-        if snap.state == "queued":
-            line = f"queued (position {snap.queue_position})"
-        else:
-            filled = int(snap.fraction * width)
-            loss = snap.batch_loss[-1] if snap.batch_loss else float("nan")
-            acc = snap.batch_accuracy[-1] if snap.batch_accuracy else float("nan")
-            eta = f" ETA {snap.eta:4.0f}s" if snap.eta is not None else ""
-            line = (f"epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs} [{'#' * filled}{'.' * (width - filled)}] "
-                    f"batch {snap.batch}/{snap.batches_per_epoch} loss {loss:.4f} acc {acc:.4f}{eta}")
-            if snap.epoch_history["val_accuracy"]:
-                line += f" val_acc {snap.epoch_history['val_accuracy'][-1]:.4f}"
-        if tty:
-            print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
-        elif snap.epoch != last_epoch and snap.epoch_history["loss"]:
-            last_epoch = snap.epoch  # logs and pipes get one line per finished epoch
-            h = {k: v[-1] for k, v in snap.epoch_history.items()}
-            print(f"epoch {snap.epoch}/{snap.epochs} loss {h['loss']:.4f} acc {h['accuracy']:.4f} "
+    snap = job.snapshot()
+    if snap.state == "queued":
+        line = f"queued (position {snap.queue_position})"
+    else:
+        filled = int(snap.fraction * width)
+        loss = snap.batch_loss[-1] if snap.batch_loss else float("nan")
+        acc = snap.batch_accuracy[-1] if snap.batch_accuracy else float("nan")
+        eta = f" ETA {snap.eta:4.0f}s" if snap.eta is not None else ""
+        line = (f"epoch {min(snap.epoch + 1, snap.epochs)}/{snap.epochs} [{'#' * filled}{'.' * (width - filled)}] "
+                f"batch {snap.batch}/{snap.batches_per_epoch} loss {loss:.4f} acc {acc:.4f}{eta}")
+        if snap.epoch_history["val_accuracy"]:
+            line += f" val_acc {snap.epoch_history['val_accuracy'][-1]:.4f}"
+    if tty:
+        print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
+    else:  # logs and pipes get one line per finished epoch, even when several end between polls
+        history = snap.epoch_history
+        for i in range(printed, len(history["loss"])):
+            h = {k: v[i] for k, v in history.items()}
+            print(f"epoch {i + 1}/{snap.epochs} loss {h['loss']:.4f} acc {h['accuracy']:.4f} "
                   f"val_loss {h['val_loss']:.4f} val_acc {h['val_accuracy']:.4f} ({snap.elapsed:.0f}s)",
                   file=sys.stderr, flush=True)
-        if snap.done:
-            if tty:
-                print(file=sys.stderr)
-            return snap
-        job.wait(0.5)
+        printed = len(history["loss"])
+    if snap.done and tty:
+        print(file=sys.stderr)
+    return snap, printed
 
 
 def _export(run_dir: Path, target: Path) -> None:

@@ -204,8 +204,11 @@ def _download(name: str) -> Dataset | None:
     """Keras' own download, but only when the host answers quickly: offline it returns None in seconds."""
     if os.environ.get("CNN_NO_DOWNLOAD") == "1":
         return None
-    if not _within(DOWNLOAD_TIMEOUT_S, lambda: socket.create_connection(
-            ("storage.googleapis.com", 443), timeout=DOWNLOAD_TIMEOUT_S).close() or True):
+    def reachable():
+        socket.create_connection(("storage.googleapis.com", 443), timeout=DOWNLOAD_TIMEOUT_S).close()
+        return True
+
+    if not _within(DOWNLOAD_TIMEOUT_S, reachable):
         return None
 
     def fetch():

@@ -218,6 +218,7 @@ class TrainingJob:
         self._manager = manager
         self._data_dir = data_dir
         self._stop = threading.Event()
+        self._ended = threading.Event()  # set when the thread is done (its state is final)
         self.progress = Progress(self.id, config, owner)
         self.run_dir: Path | None = None
         self.thread = threading.Thread(target=self._run, name=f"cnn-train-{self.id}", daemon=True)
@@ -233,7 +234,9 @@ class TrainingJob:
                 self.progress.state = STOPPING
 
     def wait(self, timeout: float | None = None) -> Snapshot:
-        self.thread.join(timeout)
+        # An Event, not thread.join: in Python 3.11 a join interrupted by Ctrl-C can make later
+        # joins return at once while the thread still runs (a known CPython quirk).
+        self._ended.wait(timeout)
         return self.snapshot()
 
     @property
@@ -241,6 +244,12 @@ class TrainingJob:
         return self.snapshot().done
 
     def _run(self) -> None:
+        try:
+            self._run_job()
+        finally:
+            self._ended.set()
+
+    def _run_job(self) -> None:
         manager, progress = self._manager, self.progress
         try:
             if not manager._acquire(self):

@@ -107,7 +107,8 @@ def probabilities_chart(probabilities, class_names: list[str]) -> alt.Chart:
         alt.Chart(df)
         .mark_bar()
         .encode(
-            x=alt.X("class:N", title="digit", sort=class_names, axis=alt.Axis(labelAngle=0)),
+            x=alt.X("class:N", title="digit" if class_names[0] == "0" else "class", sort=class_names,
+                    axis=alt.Axis(labelAngle=0 if len(max(class_names, key=len)) < 3 else -40)),
             y=alt.Y("probability:Q", title="probability", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("predicted:N", legend=None, scale=alt.Scale(domain=[False, True], range=["#9ecae1", "#d62728"])),
             tooltip=["class:N", alt.Tooltip("probability:Q", format=".3f")],

@@ -166,3 +166,37 @@ def test_json_output_is_strict_even_for_a_diverged_run():
     line = _json_line({"test_loss": float("nan"), "history": [1.0, float("inf")], "n": 3})
     assert json.loads(line) == {"test_loss": None, "history": [1.0, None], "n": 3}
     assert "NaN" not in line and "Infinity" not in line
+
+
+def test_ctrl_c_stops_after_the_current_batch_and_keeps_a_stopped_run(tmp_path):
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnn_core", "train", "--limit", "2000", "--epochs", "100", "--filters", "8",
+         "--dense", "16", "--runs-dir", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import threading
+
+    watchdog = threading.Timer(240, proc.kill)  # never hang the suite
+    watchdog.start()
+    try:
+        seen = []
+        while not seen or not seen[-1].startswith("epoch "):  # not a terminal: a line per epoch
+            line = proc.stderr.readline()
+            assert line, "the CLI ended before its first epoch: " + "".join(seen)
+            seen.append(line)
+        proc.send_signal(signal.SIGINT)
+        err = "".join(seen) + proc.stderr.read()  # the same buffered reader: nothing is lost
+        out = proc.stdout.read()
+        proc.wait()
+    finally:
+        watchdog.cancel()
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "stopping after the current batch" in err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["state"] == "stopped" and 1 <= result["epochs_completed"] < 100
+    # Every finished epoch has its line, in order, however fast they went by.
+    numbers = [int(line.split()[1].split("/")[0]) for line in err.splitlines() if line.startswith("epoch ")]
+    assert numbers == list(range(1, result["epochs_completed"] + 1))
+    assert (Path(result["run_dir"]) / "model.keras").is_file()

@@ -157,6 +157,19 @@ def test_fashion_mnist_from_a_data_folder_subfolder(tmp_path, monkeypatch):
     assert "Fashion-MNIST" in ds.source
 
 
+def _load_with_download_allowed(tmp_path, monkeypatch):
+    """(dataset, seconds) for MNIST with no data folder, an empty Keras cache and downloads allowed."""
+    monkeypatch.delenv("CNN_DATA_DIR", raising=False)
+    monkeypatch.delenv("CNN_NO_DOWNLOAD", raising=False)
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
+    data._load_cached.cache_clear()
+    started = time.monotonic()
+    try:
+        return data.load("mnist"), time.monotonic() - started
+    finally:
+        data._load_cached.cache_clear()
+
+
 def test_a_hanging_name_lookup_does_not_hang_loading(tmp_path, monkeypatch):
     """A broken resolver can block getaddrinfo for a minute; socket timeouts do not cover it."""
     import socket
@@ -165,14 +178,7 @@ def test_a_hanging_name_lookup_does_not_hang_loading(tmp_path, monkeypatch):
         time.sleep(60)
 
     monkeypatch.setattr(socket, "create_connection", hang)
-    monkeypatch.delenv("CNN_DATA_DIR", raising=False)
-    monkeypatch.delenv("CNN_NO_DOWNLOAD", raising=False)
-    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
-    data._load_cached.cache_clear()
-    started = time.monotonic()
-    ds = data.load("mnist")
-    elapsed = time.monotonic() - started
-    data._load_cached.cache_clear()
+    ds, elapsed = _load_with_download_allowed(tmp_path, monkeypatch)
     assert ds.is_sample and elapsed < data.DOWNLOAD_TIMEOUT_S + 5, f"took {elapsed:.1f}s"
 
 
@@ -189,14 +195,7 @@ def test_npz_with_wrong_arrays(tmp_path):
 
 def test_offline_fallback_is_fast(tmp_path, monkeypatch):
     """No data dir, empty Keras cache, download attempted: falls back to the sample in seconds."""
-    monkeypatch.delenv("CNN_DATA_DIR", raising=False)
-    monkeypatch.delenv("CNN_NO_DOWNLOAD", raising=False)
-    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
-    data._load_cached.cache_clear()
-    started = time.monotonic()
-    ds = data.load("mnist")
-    elapsed = time.monotonic() - started
-    data._load_cached.cache_clear()
+    ds, elapsed = _load_with_download_allowed(tmp_path, monkeypatch)
     if not ds.is_sample:
         pytest.skip("this machine is online: Keras downloaded MNIST")
     assert elapsed < 15, f"offline fallback took {elapsed:.1f}s"

@@ -49,6 +49,24 @@ def test_default_model_path():
     assert inference.DEFAULT_MODEL.parent.name == "models"
 
 
+def test_shipped_default_model_is_small_and_its_json_tells_the_truth(mnist):
+    import json
+
+    from cnn_core import evaluate
+
+    path = inference.DEFAULT_MODEL
+    if not path.is_file():
+        pytest.skip("models/default.keras not shipped")
+    assert path.stat().st_size < 1_000_000
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["config"]["augment"] is True and "cnn_core train" in meta["command"]
+    assert meta["data_source"].startswith("full MNIST")
+    if mnist.is_sample:
+        pytest.skip("full MNIST not here: cannot re-check the recorded test accuracy")
+    result = evaluate.evaluate(inference.Predictor.load().model, mnist.x_test, mnist.y_test)
+    assert result.test_accuracy == pytest.approx(meta["test_accuracy"], abs=1e-4)
+
+
 def test_predict_returns_digit_probabilities_and_image(predictor, mnist_digits):
     pred = predictor.predict(as_drawing(mnist_digits.x_test[0]))
     assert isinstance(pred, Prediction)

@@ -1,0 +1,49 @@
+"""Train presets on full MNIST and check them against their targets (the README's Presets table).
+
+Targets: quick >= 97% in <= 30 s of training; seed (the tutorial) >= 98.5%; strong >= 99.4%.
+Usage: python bench/presets.py [--presets quick,seed,strong]   (strong takes ~10-20 min on 2 cores)
+"""
+
+import argparse
+import tempfile
+
+import _common  # noqa: F401
+
+TARGETS = {  # preset -> (minimum test accuracy, maximum training seconds or None)
+    "quick": (0.97, 30.0),
+    "seed": (0.985, None),
+    "strong": (0.994, None),
+}
+
+
+def main():
+    from cnn_core import data, runs, training
+    from cnn_core.config import preset
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--presets", default="quick,seed")
+    args = p.parse_args()
+    ds = data.load("mnist")
+    print(f"machine: {_common.machine()}")
+    print(f"data: {ds.source}")
+    if ds.is_sample:
+        print("warning: only the 5,000-digit sample is here; the targets are for full MNIST")
+    print(f"{'preset':8} {'epochs':>6} {'test acc':>9} {'train s':>8}  target")
+    with tempfile.TemporaryDirectory() as tmp:
+        manager = training.JobManager(max_jobs=1, runs_dir=tmp)
+        for name in args.presets.split(","):
+            config = preset(name)
+            snap = manager.submit(config, preset=name).wait()
+            if snap.state != training.FINISHED:
+                print(f"{name:8} failed: {snap.error}")
+                continue
+            info = runs.read_info(runs.run_path(snap.run_name, tmp))
+            min_acc, max_s = TARGETS.get(name, (0.0, None))
+            ok = info.test_accuracy >= min_acc and (max_s is None or info.train_seconds <= max_s)
+            target = f">= {min_acc:.1%}" + (f" in <= {max_s:.0f} s" if max_s else "")
+            print(f"{name:8} {config.epochs:6d} {info.test_accuracy:9.2%} {info.train_seconds:8.1f}  "
+                  f"{target}: {'met' if ok else 'MISSED'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
