@@ -270,6 +270,28 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ notices (oneDNN, "no CUDA drivers") hidden.
+
+    TensorFlow 2.21 prints them before its logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot
+    silence them; they would bury the progress a learner is watching. Import errors still
+    raise as usual once stderr is back. CNN_DEBUG=1 shows everything.
+    """
+    if os.environ.get("CNN_DEBUG") == "1" or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # device discovery logs "failed call to cuInit" without a GPU
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .model import ModelFileError
@@ -277,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        _import_tensorflow_quietly()
         return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}[args.command](args)
     except (UsageError, ConfigError, DataError, ModelFileError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -30,6 +30,7 @@ def test_train_prints_json_last_and_saves_a_run(tmp_path):
     assert Path(result["run_dir"]).parent == tmp_path and (Path(result["run_dir"]) / "model.keras").is_file()
     assert result["config"]["filters"] == [8] and result["config"]["limit"] == 400
     assert "epoch 1/1" in r.stderr  # the progress on stderr
+    assert "oneDNN" not in r.stderr and "cuInit" not in r.stderr  # no TensorFlow start-up noise around it
 
 
 @pytest.mark.parametrize("args, words", [
