@@ -156,3 +156,14 @@ def test_live_charts_stay_bounded_as_batches_accumulate():
     assert spec["encoding"]["x"]["title"] and spec["encoding"]["y"]["title"] == "loss"
     short = charts.smoothed_batches([1.0, 0.5], batches_per_epoch=2)
     assert list(short["epoch"]) == [0.5, 1.0] and short["value"].iloc[0] == 1.0
+
+
+def test_runs_folder_that_cannot_be_written_is_said_before_training(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("a file where the runs folder should be")
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "a-file" / "runs"))
+    at = open_train(**TINY)
+    start_button(at).click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("Cannot start: cannot save runs in") for e in errors), errors
+    assert metric(at, "Test accuracy") is None
