@@ -7,10 +7,13 @@ The last line of `train`'s stdout is one JSON object, so scripts can read the re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -142,17 +145,23 @@ def cmd_train(args) -> int:
     if run_dir is None:  # stopped before its first batch: nothing was trained or saved
         print("stopped before training started; no run saved", file=sys.stderr)
         return 130
-    if args.save_model:
-        _export(run_dir, Path(args.save_model))
     from . import runs
 
     info = runs.read_info(run_dir)
-    print(_json_line({
+    result = _json_line({
         "test_accuracy": info.test_accuracy, "test_loss": info.test_loss,
         "epochs_completed": info.epochs_completed, "train_seconds": info.train_seconds,
         "state": info.state, "run_dir": str(run_dir), "data_source": info.data_source,
         "params": info.params, "config": config.to_dict(),
-    }))
+    })
+    if args.save_model:
+        try:
+            _export(run_dir, Path(args.save_model))
+        except UsageError as e:  # the run is saved: its result still gets printed, then the failure
+            print(result)
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    print(result)
     return 0
 
 
@@ -161,19 +170,38 @@ def _follow(job) -> "training.Snapshot":
 
     The first Ctrl-C stops like the app's Stop button (after the current batch, the partly
     trained model is saved as a stopped run) while the progress goes on; a second one quits.
+    The first interrupt only raises a flag: a KeyboardInterrupt raised in the middle of a print
+    or of a lock held by snapshot() could repeat a line or leave the job's state half-read.
     """
-    printed = 0  # epoch lines written so far (when not a terminal)
-    while True:
-        try:
+    import signal
+
+    interrupts = 0
+
+    def on_sigint(signum, frame):
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
+            # Quit now. Unwinding normally would leave fit() running in its thread while the
+            # interpreter shuts down, and TensorFlow's C++ threads then abort the process.
+            print("interrupted", file=sys.stderr)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        printed, stop_asked = 0, False  # epoch lines written so far (when not a terminal)
+        while True:
+            if interrupts and not stop_asked:
+                stop_asked = True
+                print("\nstopping after the current batch... (Ctrl-C again to quit without saving)", file=sys.stderr)
+                job.request_stop()
             snap, printed = _show_progress(job, printed)
             if snap.done:
                 return snap
-            job.wait(0.5)
-        except KeyboardInterrupt:
-            if job.snapshot().state == "stopping":
-                raise
-            print("\nstopping after the current batch... (Ctrl-C again to quit without saving)", file=sys.stderr)
-            job.request_stop()
+            job.wait(0.25)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _show_progress(job, printed: int) -> tuple["training.Snapshot", int]:
@@ -270,26 +298,47 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# TensorFlow's start-up chatter on a CPU-only machine; anything else it prints is passed on.
+_TF_NOTICES = re.compile(
+    r"^(I\d{4} |WARNING: All log messages before absl|To enable the following instructions"
+    r"|.*(cuInit|cuda_platform|cudart_stub|Unable to register cu(DNN|FFT|BLAS)|cuda drivers))")
+
+
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ notices (oneDNN, "no CUDA drivers") hidden.
+    """Import TensorFlow without its C++ notices (oneDNN, "no CUDA drivers").
 
     TensorFlow 2.21 prints them before its logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot
-    silence them; they would bury the progress a learner is watching. Import errors still
-    raise as usual once stderr is back. CNN_DEBUG=1 shows everything.
+    silence them; they would bury the progress a learner is watching. Import errors raise as
+    usual. CNN_DEBUG=1 shows everything.
     """
     if os.environ.get("CNN_DEBUG") == "1" or "tensorflow" in sys.modules:
         return
+    with tensorflow_notices_hidden():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device discovery logs "failed call to cuInit" without a GPU
+
+
+@contextlib.contextmanager
+def tensorflow_notices_hidden():
+    """Send file descriptor 2 to a temporary file meanwhile (C++ code writes there directly),
+    then write back every line that is not a known notice: a fatal error or a Python warning
+    is never hidden."""
     sys.stderr.flush()
     saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # device discovery logs "failed call to cuInit" without a GPU
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with tempfile.TemporaryFile("w+", errors="replace") as captured:
+        try:
+            os.dup2(captured.fileno(), 2)
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured:
+                if line.strip() and not _TF_NOTICES.match(line):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,24 @@ def test_train_prints_json_last_and_saves_a_run(tmp_path):
     assert "oneDNN" not in r.stderr and "cuInit" not in r.stderr  # no TensorFlow start-up noise around it
 
 
+def test_hidden_tensorflow_notices_never_hide_other_errors():
+    """The start-up filter works on file descriptor 2, where C++ writes: notices go, the rest stays."""
+    script = (
+        "import os, sys\n"
+        "from cnn_core.cli import tensorflow_notices_hidden\n"
+        "with tensorflow_notices_hidden():\n"
+        "    os.write(2, b'I0000 00:00:1.2 1 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "    os.write(2, b'E0000 00:00:1.3 1 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\\n')\n"
+        "    os.write(2, b'F0000 00:00:1.4 1 op_kernel.cc:9] Check failed: something real\\n')\n"
+        "    print('a Python warning', file=sys.stderr)\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        "F0000 00:00:1.4 1 op_kernel.cc:9] Check failed: something real", "a Python warning", "after"]
+
+
 @pytest.mark.parametrize("args, words", [
     (["train", "--epochs", "0"], "epochs: 0 is out of range; allowed 1 to 200"),
     (["train", "--filters", "32,64,128,256"], "below 1x1"),
@@ -201,3 +219,50 @@ def test_ctrl_c_stops_after_the_current_batch_and_keeps_a_stopped_run(tmp_path):
     numbers = [int(line.split()[1].split("/")[0]) for line in err.splitlines() if line.startswith("epoch ")]
     assert numbers == list(range(1, result["epochs_completed"] + 1))
     assert (Path(result["run_dir"]) / "model.keras").is_file()
+
+
+def test_a_second_ctrl_c_quits_without_saving(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnn_core", "train", "--limit", "2000", "--epochs", "100", "--filters", "8",
+         "--dense", "16", "--runs-dir", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not proc.stderr.readline().startswith("data: "):  # printed before training starts
+            assert proc.poll() is None, proc.stderr.read()
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)  # well before the stop could complete (a batch, the test set, saving)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
+    assert out.strip() == ""  # no JSON result
+    from cnn_core import runs
+
+    assert runs.scan_runs(tmp_path) == ([], [])  # no run, and nothing half-written that lists as damaged
+
+
+def test_an_export_that_fails_after_training_still_prints_the_saved_run(tmp_path):
+    """--save-model is checked before training, but the target can change meanwhile: the run is
+    saved anyway, so its JSON line comes out, then the export error, exit status 1."""
+    target = tmp_path / "out.keras"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnn_core", "train", "--limit", "1000", "--epochs", "2", "--filters", "8",
+         "--dense", "16", "--runs-dir", str(tmp_path / "runs"), "--save-model", str(target)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not proc.stderr.readline().startswith("data: "):  # checks passed; training starts
+            assert proc.poll() is None, proc.stderr.read()
+        target.mkdir()  # someone makes a folder of that name while it trains
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["state"] == "finished" and (Path(result["run_dir"]) / "model.keras").is_file()
+    assert err.strip().splitlines()[-1].startswith(f"error: --save-model {target}: is a folder")
