@@ -167,8 +167,9 @@ def make_datasets(config: TrainConfig, ds: data_mod.Dataset):
     if config.augment:
         from .model import BUILD_LOCK
 
-        with BUILD_LOCK:  # creating Keras layers is model building: not thread-safe (see model.py)
+        with BUILD_LOCK:  # creating and building Keras layers is not thread-safe (see model.py)
             augment = _augmenter(config)
+            augment.build((None, 28, 28, 1))  # weights and seed generators now, not in tf.data's trace
 
     def prepare(xb, yb, training):
         xb = tf.cast(xb, tf.float32) / 255.0
@@ -270,7 +271,9 @@ class TrainingJob:
 
     def _train(self) -> None:
         progress, config = self.progress, self.config
-        progress.update(state=RUNNING, queue_position=0, started=time.monotonic())
+        # A stop asked for while queued or starting up shows as "stopping", not "running".
+        progress.update(state=STOPPING if self._stop.is_set() else RUNNING, queue_position=0,
+                        started=time.monotonic())
         import keras  # the first import takes seconds: the job already shows as running
 
         from . import evaluate, model as model_mod
@@ -289,6 +292,10 @@ class TrainingJob:
                       callbacks=[_progress_callback(progress, self._stop)])
         train_seconds = time.monotonic() - started
         snap = progress.snapshot()
+        if not snap.batch_loss:  # stopped before its first batch: an untrained model is not a run
+            progress.update(state=STOPPED, error="stopped before training started; no run saved",
+                            ended=time.monotonic())
+            return
         stopped = self._stop.is_set() and (snap.epoch < config.epochs)
         result = evaluate.evaluate(model, ds.x_test, ds.y_test)
         history = {

@@ -46,13 +46,15 @@ def test_progress_snapshots_while_running_and_stop_keeps_a_stopped_run(runs_dir)
     frozen = len(snap.batch_loss)
     wait_for(job, lambda s: len(s.batch_loss) > frozen + 3)
     assert len(snap.batch_loss) == frozen
+    # Stop in the first half of an epoch, so the cut epoch has batches that must not count.
+    wait_for(job, lambda s: 5 <= s.batch <= s.batches_per_epoch // 2)
     job.request_stop()
     assert job.snapshot().state in (training.STOPPING, training.STOPPED)
     final = job.wait(60)
     assert final.state == training.STOPPED and final.epoch < 50
     # A stop mid-epoch keeps that epoch's batches but does not count it as completed.
     assert all(len(v) == final.epoch for v in final.epoch_history.values())
-    assert final.batch < final.batches_per_epoch
+    assert 0 < final.batch < final.batches_per_epoch
     assert len(final.batch_loss) == final.epoch * final.batches_per_epoch + final.batch
     info = runs.read_info(job.run_dir)
     assert info.state == "stopped" and info.epochs_completed == final.epoch
@@ -99,6 +101,19 @@ def test_stop_while_queued_never_trains(runs_dir):
     assert snap.state == training.STOPPED and snap.run_name is None
     first.request_stop()
     first.wait(60)
+
+
+def test_stop_before_the_first_batch_saves_no_run(runs_dir):
+    """An untrained model is not a run: whether the stop lands in the queue or during start-up."""
+    manager = training.JobManager(max_jobs=1, runs_dir=runs_dir)
+    for _ in range(3):
+        job = manager.submit(TINY)
+        job.request_stop()  # races the job's start: queued, loading data or building the model
+        snap = job.wait(120)
+        assert snap.state == training.STOPPED and snap.run_name is None and job.run_dir is None
+        assert "no run saved" in snap.error or "before it started" in snap.error
+        assert snap.batch_loss == ()
+    assert runs.list_runs(runs_dir) == []
 
 
 def test_impossible_limit_fails_with_the_message(runs_dir):
