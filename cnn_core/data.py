@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import logging
 import os
 import socket
 import struct
@@ -89,7 +90,16 @@ def _load_cached(name: str, data_dir: str | None) -> Dataset:
     if name == "fashion_mnist":
         candidates.append(DEBIAN_FASHION_DIR)
     for folder in candidates:
-        found = _from_folder(name, folder)
+        try:
+            found = _from_folder(name, folder)
+        except DataError as e:
+            if data_dir and folder == Path(data_dir):
+                raise  # the folder someone chose is damaged: say so rather than use another dataset
+            # A damaged file in a cache (e.g. a download cut short) must not block the other
+            # sources; Keras' download checks its hash and fetches it again.
+            logging.getLogger(__name__).warning("skipping a damaged dataset file: %s", e)
+            tried.append(f"{folder} (damaged: {e})")
+            continue
         if found is not None:
             return found
         tried.append(str(folder))

