@@ -145,11 +145,13 @@ def predictor(choice: str):
 
 def model_dataset_name(choice: str, pred) -> str:
     """The dataset a model was trained on (its metadata), MNIST when unknown."""
+    name = None
     if choice != DEFAULT:
         try:
-            return runs.read_info(runs.run_path(choice)).config.dataset
+            name = runs.read_info(runs.run_path(choice)).config.dataset
         except runs.RunError:
             pass
-    cfg = pred.meta.get("config") if isinstance(pred.meta, dict) else None
-    name = cfg.get("dataset") if isinstance(cfg, dict) else None
-    return name if name in data.NPZ_NAMES else "mnist"
+    if name is None:
+        cfg = pred.meta.get("config") if isinstance(pred.meta, dict) else None
+        name = cfg.get("dataset") if isinstance(cfg, dict) else None
+    return name if name in data.NPZ_NAMES else "mnist"  # a damaged record must not break the page

@@ -116,3 +116,25 @@ def _ink(rgba: np.ndarray) -> np.ndarray:
     from cnn_core.preprocess import extract_ink
 
     return extract_ink(rgba)
+
+
+def test_a_run_with_an_unknown_dataset_in_its_record_still_reads_digits(runs_dir, train_runs, mnist):
+    """A hand-edited or damaged config.json must not break the page: the names fall back to digits."""
+    import json
+    import shutil
+
+    from cnn_core.config import TrainConfig
+
+    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
+                               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+    shutil.copytree(folder, runs_dir)
+    config_file = Path(runs_dir) / names[0] / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "dataset": "cifar10"}))
+    drawing = make_drawings(mnist.x_test[:1], mnist.y_test[:1], 1, seed=3)[0]
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["canvas"] = canvas_value(drawing.rgba)
+    at.session_state["chosen_model"] = names[0]
+    at.switch_page("pages/draw.py").run()
+    assert not at.exception, at.exception
+    assert prediction(at) in range(10)
