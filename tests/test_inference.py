@@ -64,7 +64,8 @@ def test_shipped_default_model_is_small_and_its_json_tells_the_truth(mnist):
     if mnist.is_sample:
         pytest.skip("full MNIST not here: cannot re-check the recorded test accuracy")
     result = evaluate.evaluate(inference.Predictor.load().model, mnist.x_test, mnist.y_test)
-    assert result.test_accuracy == pytest.approx(meta["test_accuracy"], abs=1e-4)
+    # Other CPUs round differently (oneDNN kernels): a few of the 10,000 answers may flip.
+    assert result.test_accuracy == pytest.approx(meta["test_accuracy"], abs=2e-3)
 
 
 def test_predict_returns_digit_probabilities_and_image(predictor, mnist_digits):
