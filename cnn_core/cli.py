@@ -143,7 +143,7 @@ def cmd_train(args) -> int:
         return 1
     run_dir = job.run_dir
     if run_dir is None:  # stopped before its first batch: nothing was trained or saved
-        print("stopped before training started; no run saved", file=sys.stderr)
+        print(snap.error, file=sys.stderr)  # the job's own words, as the app shows them
         return 130
     from . import runs
 

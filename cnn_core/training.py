@@ -25,6 +25,8 @@ from .config import ConfigError, TrainConfig
 QUEUED, RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "queued", "running", "stopping", "finished", "stopped", "failed"
 ACTIVE_STATES = (QUEUED, RUNNING, STOPPING)
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Why a stopped job has no run: stopped in the queue or before its first batch (nothing trained).
+NOT_STARTED = "stopped before training started; no run saved"
 
 
 def default_max_jobs() -> int:
@@ -254,7 +256,7 @@ class TrainingJob:
         manager, progress = self._manager, self.progress
         try:
             if not manager._acquire(self):
-                progress.update(state=STOPPED, error="stopped before it started")
+                progress.update(state=STOPPED, error=NOT_STARTED)
                 return
             try:
                 self._train()
@@ -293,8 +295,7 @@ class TrainingJob:
         train_seconds = time.monotonic() - started
         snap = progress.snapshot()
         if not snap.batch_loss:  # stopped before its first batch: an untrained model is not a run
-            progress.update(state=STOPPED, error="stopped before training started; no run saved",
-                            ended=time.monotonic())
+            progress.update(state=STOPPED, error=NOT_STARTED, ended=time.monotonic())
             return
         stopped = self._stop.is_set() and (snap.epoch < config.epochs)
         result = evaluate.evaluate(model, ds.x_test, ds.y_test)
