@@ -72,6 +72,7 @@ class RunInfo:
     train_seconds: float
     data_source: str
     params: int
+    owner: str | None = None  # the browser session (or CLI) that trained it: only its owner may delete it
 
     @property
     def model_path(self) -> Path:
@@ -106,6 +107,7 @@ def save_run(
     train_seconds: float,
     data_source: str,
     params: int,
+    owner: str | None = None,
 ) -> Path:
     final = run_path(name, root)
     if final.exists():
@@ -121,6 +123,7 @@ def save_run(
             "train_seconds": round(train_seconds, 3),
             "data_source": data_source,
             "params": params,
+            "owner": owner,
             **evaluation.to_json(),
         }
         _write_json(tmp / "run.json", meta)
@@ -177,6 +180,7 @@ def read_info(path: Path) -> RunInfo:
             train_seconds=float(meta["train_seconds"]),
             data_source=str(meta.get("data_source", "")),
             params=int(meta.get("params", 0)),
+            owner=meta.get("owner") if isinstance(meta.get("owner"), str) else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise RunError(f"{path.name}: run.json is damaged ({type(e).__name__}: {e})") from None

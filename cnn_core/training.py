@@ -27,6 +27,8 @@ ACTIVE_STATES = (QUEUED, RUNNING, STOPPING)
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Why a stopped job has no run: stopped in the queue or before its first batch (nothing trained).
 NOT_STARTED = "stopped before training started; no run saved"
+# What an active job is doing, for progress text that says so (None while queued).
+LOADING, TRAINING, TESTING, SAVING = "loading", "training", "testing", "saving"
 
 
 def default_max_jobs() -> int:
@@ -61,6 +63,8 @@ class Snapshot:
     run_name: str | None
     test_accuracy: float | None
     test_loss: float | None
+    phase: str | None = None  # LOADING, TRAINING, TESTING or SAVING while active
+    train_seconds: float | None = None  # the fit itself, once it has ended
 
     @property
     def done(self) -> bool:
@@ -89,6 +93,7 @@ class Progress:
         self.started = self.ended = None
         self.error = self.data_source = self.run_name = None
         self.test_accuracy = self.test_loss = None
+        self.phase = self.train_seconds = None
 
     def update(self, **fields) -> None:
         with self._lock:
@@ -124,6 +129,7 @@ class Progress:
                 epoch_history={k: tuple(v) for k, v in self.epoch_history.items()},
                 elapsed=elapsed, eta=eta, error=self.error, data_source=self.data_source,
                 run_name=self.run_name, test_accuracy=self.test_accuracy, test_loss=self.test_loss,
+                phase=self.phase, train_seconds=self.train_seconds,
             )
 
 
@@ -275,7 +281,7 @@ class TrainingJob:
         progress, config = self.progress, self.config
         # A stop asked for while queued or starting up shows as "stopping", not "running".
         progress.update(state=STOPPING if self._stop.is_set() else RUNNING, queue_position=0,
-                        started=time.monotonic())
+                        started=time.monotonic(), phase=LOADING)
         import keras  # the first import takes seconds: the job already shows as running
 
         from . import evaluate, model as model_mod
@@ -289,13 +295,15 @@ class TrainingJob:
         model = model_mod.build_model(config)
         model_mod.compile_model(model, config, batches)
         started = time.monotonic()
+        progress.update(phase=TRAINING)
         if not self._stop.is_set():
             model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, shuffle=False,
                       callbacks=[_progress_callback(progress, self._stop)])
         train_seconds = time.monotonic() - started
+        progress.update(train_seconds=train_seconds, phase=TESTING)
         snap = progress.snapshot()
         if not snap.batch_loss:  # stopped before its first batch: an untrained model is not a run
-            progress.update(state=STOPPED, error=NOT_STARTED, ended=time.monotonic())
+            progress.update(state=STOPPED, error=NOT_STARTED, ended=time.monotonic(), phase=None)
             return
         stopped = self._stop.is_set() and (snap.epoch < config.epochs)
         result = evaluate.evaluate(model, ds.x_test, ds.y_test)
@@ -305,15 +313,16 @@ class TrainingJob:
             "batches_per_epoch": batches,
         }
         name = runs_mod.new_run_name(config, self.preset)
+        progress.update(phase=SAVING)
         self.run_dir = runs_mod.save_run(
             self._manager.runs_dir, name, config=config,
             model_writer=lambda p: model_mod.save_for_inference(model, config, p),
             history=history, evaluation=result, state=STOPPED if stopped else FINISHED,
             epochs_completed=snap.epoch, train_seconds=train_seconds, data_source=ds.source,
-            params=model.count_params(),
+            params=model.count_params(), owner=self.owner,
         )
         progress.update(
-            state=STOPPED if stopped else FINISHED, run_name=name, ended=time.monotonic(),
+            state=STOPPED if stopped else FINISHED, run_name=name, ended=time.monotonic(), phase=None,
             test_accuracy=result.test_accuracy, test_loss=result.test_loss,
         )
 
