@@ -216,11 +216,17 @@ def _augmenter(config: TrainConfig):
     ], name="augment")
 
 
-class TrainingJob:
-    _ids = itertools.count(1)
+_job_numbers = itertools.count(1)
 
-    def __init__(self, config: TrainConfig, *, manager: "JobManager", data_dir=None, owner=None, preset=None):
-        self.id = f"job{next(self._ids)}-{os.urandom(2).hex()}"
+
+def new_job_id() -> str:
+    return f"job{next(_job_numbers)}-{os.urandom(2).hex()}"
+
+
+class TrainingJob:
+    def __init__(self, config: TrainConfig, *, manager: "JobManager", data_dir=None, owner=None, preset=None,
+                 job_id: str | None = None):
+        self.id = job_id or new_job_id()
         self.config = config
         self.preset = preset
         self.owner = owner
@@ -339,14 +345,15 @@ class JobManager:
         self._queue: deque[TrainingJob] = deque()
         self._jobs: dict[str, TrainingJob] = {}
 
-    def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None) -> TrainingJob:
+    def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None,
+               job_id: str | None = None) -> TrainingJob:
         """Validate, then start a job (it waits in the queue when the cap is reached).
 
         ConfigError for a bad configuration, RunError when runs cannot be saved: both before training.
         """
         config.validate()
         runs_mod.ensure_root(self.runs_dir)
-        job = TrainingJob(config, manager=self, data_dir=self.data_dir, owner=owner, preset=preset)
+        job = TrainingJob(config, manager=self, data_dir=self.data_dir, owner=owner, preset=preset, job_id=job_id)
         with self._cond:
             self._jobs[job.id] = job
             self._queue.append(job)

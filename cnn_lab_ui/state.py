@@ -50,13 +50,14 @@ def dataset(name: str = "mnist") -> data.Dataset:
 
 @st.cache_resource(show_spinner=False)
 def _manager(runs_dir: str):
-    from cnn_core import training
+    # Jobs run in worker processes, never in the server's: a fit here would slow every page.
+    from cnn_core import executor
 
-    return training.JobManager(runs_dir=runs_dir, data_dir=os.environ.get("CNN_DATA_DIR") or None)
+    return executor.LocalExecutor(runs_dir=runs_dir, data_dir=os.environ.get("CNN_DATA_DIR") or None)
 
 
 def job_manager():
-    """The process-wide JobManager for the current runs folder (CNN_RUNS_DIR, default ./runs)."""
+    """The process-wide job executor for the current runs folder (CNN_RUNS_DIR, default ./runs)."""
     return _manager(str(runs.runs_root()))
 
 

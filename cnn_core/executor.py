@@ -1,0 +1,406 @@
+"""Training jobs in warm worker processes, so the web server only reads their progress.
+
+A training in the server's own process competes with every page for the interpreter lock:
+with the Train page open a fit ran 5x slower, and each learner slowed all the others. Here
+each job runs in one of a few worker processes (started once, TensorFlow imported once
+per worker, not per job), and the server keeps a copy of each job's Progress that the
+workers update a few times a second. Pages read snapshots exactly as with the in-process
+`training.JobManager`; `LocalExecutor` has the same interface (submit, get, jobs, active),
+so a second executor (a Ray cluster) can stand in for it.
+
+Each worker talks to the server over its own pipe (a shared queue could be left locked by
+a worker killed mid-write). A worker that dies fails its job with a message and is
+replaced; a worker whose server disappears stops its job after the current batch, saves
+it as a stopped run and exits, and so does one sent SIGTERM.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from . import runs as runs_mod
+from . import training
+from .config import TrainConfig
+from .training import (ACTIVE_STATES, FAILED, LOADING, NOT_STARTED, QUEUED, RUNNING, STOPPED, STOPPING,
+                       Progress, Snapshot, new_job_id)
+
+log = logging.getLogger(__name__)
+SEND_EVERY = 0.25  # seconds between progress messages of a running job: charts update 4x a second
+JOBS_PER_WORKER = 20  # a worker is replaced after this many jobs, returning whatever TensorFlow kept
+START_FAILURES = 3  # workers that die before they are ready, in a row, before queued jobs are failed
+# Scalar Progress fields a worker reports; the per-batch series travel as increments.
+FIELDS = ("state", "epoch", "batch", "batches_per_epoch", "error", "data_source", "run_name",
+          "test_accuracy", "test_loss", "phase", "train_seconds")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a worker needs to run a job: plain values, sent through a pipe."""
+
+    job_id: str
+    config: TrainConfig
+    owner: str | None
+    preset: str | None
+    runs_dir: str
+    data_dir: str | None
+
+
+class ProcessJob:
+    """The server's handle on a job running in a worker: same interface as training.TrainingJob."""
+
+    def __init__(self, spec: JobSpec, pool: "WorkerPool"):
+        self.spec, self._pool = spec, pool
+        self.id, self.config, self.owner, self.preset = spec.job_id, spec.config, spec.owner, spec.preset
+        self.progress = Progress(self.id, self.config, self.owner)
+        self.run_dir: Path | None = None
+        self.worker_pid: int | None = None
+        self._sent = 0  # per-batch values received so far
+        self._ended = threading.Event()
+
+    def snapshot(self) -> Snapshot:
+        return self.progress.snapshot()
+
+    @property
+    def done(self) -> bool:
+        return self._ended.is_set()
+
+    def wait(self, timeout: float | None = None) -> Snapshot:
+        self._ended.wait(timeout)
+        return self.snapshot()
+
+    def request_stop(self) -> None:
+        """Stop after the current batch (the partly trained model is saved); a queued job just leaves the queue."""
+        self._pool.stop(self)
+
+    # Called by the pool's pump thread only.
+    def _apply(self, delta: dict) -> None:
+        p = self.progress
+        with p._lock:
+            stop_asked = p.state == STOPPING
+            for name in FIELDS:
+                if name in delta:
+                    setattr(p, name, delta[name])
+            if stop_asked and p.state == RUNNING:
+                p.state = STOPPING  # a stop asked for here is not undone by a message sent before it arrived
+            losses, accs = delta.get("batch_loss", ()), delta.get("batch_accuracy", ())
+            p.batch_loss.extend(losses)
+            p.batch_accuracy.extend(accs)
+            if "epoch_history" in delta:
+                p.epoch_history = {k: list(v) for k, v in delta["epoch_history"].items()}
+            if "elapsed" in delta and p.started is None:
+                p.started = time.monotonic() - delta["elapsed"]
+        self._sent += len(losses)
+        if delta.get("state") not in (None, *ACTIVE_STATES):
+            self._finish()
+
+    def _fail(self, message: str) -> None:
+        self.progress.update(state=FAILED, error=message, phase=None)
+        self._finish()
+
+    def _finish(self) -> None:
+        p = self.progress
+        with p._lock:
+            p.ended = time.monotonic()
+            if p.started is None:
+                p.started = p.ended
+            p.phase = None
+            name = p.run_name
+        if name:
+            self.run_dir = runs_mod.run_path(name, self.spec.runs_dir)
+        self._ended.set()
+
+
+class _Worker:
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_worker_main, args=(child,), name="cnn-lab-worker", daemon=True)
+        self.process.start()
+        child.close()  # the child's end lives in the child: EOF here means the worker is gone
+        self.ready = False
+        self.job: ProcessJob | None = None
+        self.jobs_done = 0
+        self.send_lock = threading.Lock()
+
+    def send(self, message) -> bool:
+        with self.send_lock:
+            try:
+                self.conn.send(message)
+                return True
+            except (OSError, EOFError, ValueError):
+                return False
+
+
+class WorkerPool:
+    """A few warm worker processes and the FIFO queue of jobs waiting for one."""
+
+    def __init__(self, workers: int | None = None):
+        self.size = workers or training.default_max_jobs()
+        self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs TensorFlow threads
+        self._lock = threading.Lock()
+        self._queue: deque[ProcessJob] = deque()
+        self._workers: list[_Worker] = []
+        self._start_failures = 0
+        self._closed = False
+        for _ in range(self.size):
+            self._workers.append(_Worker(self._ctx))
+        self._pump = threading.Thread(target=self._run, name="cnn-lab-pool", daemon=True)
+        self._pump.start()
+        atexit.register(self.close)
+
+    # --- called from the pages' threads ---------------------------------------------------
+
+    def enqueue(self, job: ProcessJob) -> None:
+        with self._lock:
+            self._queue.append(job)
+            self._renumber()
+
+    def stop(self, job: ProcessJob) -> None:
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
+                self._renumber()
+                job.progress.update(state=STOPPED, error=NOT_STARTED)
+                job._finish()
+                return
+            worker = next((w for w in self._workers if w.job is job), None)
+        if worker is not None and not job.done:
+            with job.progress._lock:
+                if job.progress.state in (RUNNING, QUEUED):
+                    job.progress.state = STOPPING
+            worker.send(("stop", job.id))
+
+    def worker_pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers if w.process.pid]
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop every job after its current batch (each is saved as a stopped run), then end the workers."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers)
+            queued = list(self._queue)
+            self._queue.clear()
+        for job in queued:
+            job.progress.update(state=STOPPED, error=NOT_STARTED)
+            job._finish()
+        for w in workers:
+            w.send(("exit",))  # a busy worker stops its job, saves it, then exits
+        deadline = time.monotonic() + timeout
+        for w in workers:
+            w.process.join(max(0.1, deadline - time.monotonic()))
+            if w.process.is_alive():
+                w.process.terminate()
+
+    # --- the pump: the only reader of the workers' pipes -----------------------------------
+
+    def _run(self) -> None:
+        while not self._closed:
+            try:
+                self._pump_once()
+            except Exception:  # the pump must outlive any one bad message
+                log.exception("job pool: unexpected error")
+                time.sleep(0.5)
+
+    def _pump_once(self) -> None:
+        with self._lock:
+            workers = list(self._workers)
+        conns = {w.conn: w for w in workers}
+        sentinels = {w.process.sentinel: w for w in workers}
+        for ready in wait(list(conns) + list(sentinels), timeout=0.2):
+            worker = conns.get(ready) or sentinels.get(ready)
+            if worker not in self._workers:
+                continue  # its pipe and its exit both woke us: already replaced
+            if ready in conns:
+                try:
+                    message = ready.recv()
+                except (EOFError, OSError):
+                    message = None
+                if message is not None:
+                    self._handle(worker, message)
+                    continue
+            worker.process.join(5)  # EOF or exit: reap it, then replace it
+            self._replace(worker)
+        self._dispatch()
+
+    def _handle(self, worker: _Worker, message: tuple) -> None:
+        kind = message[0]
+        if kind == "ready":
+            worker.ready = True
+            self._start_failures = 0
+        elif kind == "progress" and worker.job is not None and worker.job.id == message[1]:
+            worker.job._apply(message[2])
+            if worker.job.done:
+                worker.job, worker.jobs_done = None, worker.jobs_done + 1
+                if worker.jobs_done >= JOBS_PER_WORKER:
+                    worker.send(("exit",))  # replaced when it has gone
+
+    def _replace(self, worker: _Worker) -> None:
+        code = worker.process.exitcode
+        job = worker.job
+        if job is not None and not job.done:
+            job._fail(f"the training process ended unexpectedly ({_describe_exit(code)}); "
+                      "nothing was saved. Start the training again.")
+            log.error("worker %s died during job %s: %s", worker.process.pid, job.id, _describe_exit(code))
+        if not worker.ready and job is None:
+            self._start_failures += 1
+            log.error("a training worker failed to start (%s)", _describe_exit(code))
+        worker.conn.close()
+        with self._lock:
+            self._workers.remove(worker)
+            if not self._closed:
+                self._workers.append(_Worker(self._ctx))
+            queued = list(self._queue) if self._start_failures >= START_FAILURES else []
+            if queued:
+                self._queue.clear()
+        for q in queued:
+            q._fail("the training processes cannot start (see the server's log); try again later")
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            while self._queue:
+                worker = next((w for w in self._workers if w.ready and w.job is None and w.process.is_alive()), None)
+                if worker is None:
+                    return
+                job = self._queue.popleft()
+                self._renumber()
+                worker.job, job.worker_pid = job, worker.process.pid
+                job.progress.update(state=RUNNING, phase=LOADING, queue_position=0, started=time.monotonic())
+                if not worker.send(("run", job.spec)):
+                    worker.job = None
+                    job._fail("the training process could not be reached; start the training again")
+
+    def _renumber(self) -> None:
+        for i, job in enumerate(self._queue, start=1):
+            job.progress.update(queue_position=i)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        why = ", often because the machine ran out of memory" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{why}"
+    return f"exit status {code}"
+
+
+_shared: WorkerPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool() -> WorkerPool:
+    """The process-wide pool: every executor in this process (one per runs folder) shares its workers."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared._closed:
+            _shared = WorkerPool()
+        return _shared
+
+
+class LocalExecutor:
+    """Same interface as training.JobManager; the fits run in the shared pool's worker processes."""
+
+    def __init__(self, runs_dir=None, data_dir=None, pool: WorkerPool | None = None):
+        self.runs_dir, self.data_dir = runs_dir, data_dir
+        self.pool = pool or shared_pool()
+        self.max_jobs = self.pool.size
+        self._lock = threading.Lock()
+        self._jobs: dict[str, ProcessJob] = {}
+
+    def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None) -> ProcessJob:
+        """Validate, then queue a job. ConfigError or RunError before anything starts."""
+        config.validate()
+        root = runs_mod.ensure_root(self.runs_dir)
+        spec = JobSpec(new_job_id(), config, owner, preset, str(root),
+                       None if self.data_dir is None else str(self.data_dir))
+        job = ProcessJob(spec, self.pool)
+        with self._lock:
+            self._jobs[job.id] = job
+        self.pool.enqueue(job)
+        return job
+
+    def get(self, job_id: str) -> ProcessJob | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def jobs(self, owner: str | None = None) -> list[ProcessJob]:
+        with self._lock:
+            return [j for j in self._jobs.values() if owner is None or j.owner == owner]
+
+    def active(self) -> list[ProcessJob]:
+        return [j for j in self.jobs() if not j.done]
+
+
+# --- the worker process -------------------------------------------------------------------
+
+def _worker_main(conn: Connection) -> None:
+    """Runs jobs one at a time with the in-process engine and reports their progress."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server decides
+    stopping = threading.Event()  # SIGTERM or the server gone: finish (stop) the current job, then exit
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    from .cli import _import_tensorflow_quietly
+
+    _import_tensorflow_quietly()  # the slow import, paid once per worker, without TensorFlow's CUDA notices
+    import keras
+
+    conn.send(("ready", os.getpid()))
+    manager = training.JobManager(max_jobs=1)
+    while not stopping.is_set():
+        try:
+            if not conn.poll(0.5):
+                continue
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the server is gone and no job is running
+        if message[0] == "exit":
+            return
+        if message[0] == "run":
+            _run_job(conn, manager, message[1], stopping)
+            import gc
+
+            keras.backend.clear_session()  # the finished model's graphs and layer names
+            gc.collect()
+
+
+def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stopping: threading.Event) -> None:
+    manager.runs_dir, manager.data_dir = spec.runs_dir, spec.data_dir
+    job = manager.submit(spec.config, owner=spec.owner, preset=spec.preset, job_id=spec.job_id)
+    sent, server_gone = 0, False
+    while True:
+        finished = job._ended.wait(SEND_EVERY)
+        try:
+            while conn.poll():
+                message = conn.recv()
+                if message[0] == "stop" and message[1] == job.id:
+                    job.request_stop()
+                elif message[0] == "exit":
+                    stopping.set()
+        except (EOFError, OSError):
+            server_gone = True
+        if (stopping.is_set() or server_gone) and not job._stop.is_set():
+            job.request_stop()  # saved as a stopped run, like the CLI's Ctrl-C
+        snap = job.snapshot()
+        delta = {name: getattr(snap, name) for name in FIELDS}
+        delta.update(batch_loss=snap.batch_loss[sent:], batch_accuracy=snap.batch_accuracy[sent:],
+                     epoch_history=snap.epoch_history, elapsed=snap.elapsed)
+        sent = len(snap.batch_loss)
+        if not server_gone:
+            try:
+                conn.send(("progress", job.id, delta))
+            except (OSError, EOFError, ValueError):
+                server_gone = True
+        if finished:
+            if server_gone:
+                stopping.set()
+            return

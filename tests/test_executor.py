@@ -1,0 +1,97 @@
+"""Training in worker processes: real workers, real Keras fits on small slices, real signals."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from cnn_core import config, executor, runs, training
+
+TINY = config.PRESETS["quick"].replace(limit=600, batch_size=32, validation_split=0.1)
+LONG = TINY.replace(limit=6000, epochs=20)  # long enough to be stopped or killed mid-fit
+
+
+@pytest.fixture(scope="module")
+def pool():
+    p = executor.WorkerPool(workers=2)
+    yield p
+    p.close()
+
+
+def wait_for(predicate, timeout=240.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_two_jobs_train_in_other_processes_at_once(pool, runs_dir):
+    ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+    a, b = ex.submit(TINY, owner="ann", preset="quick"), ex.submit(TINY.replace(seed=7), owner="bob")
+    sa, sb = a.wait(300), b.wait(300)
+    assert (sa.state, sb.state) == ("finished", "finished"), (sa.error, sb.error)
+    assert a.worker_pid != b.worker_pid and os.getpid() not in (a.worker_pid, b.worker_pid)
+    for job, snap in ((a, sa), (b, sb)):
+        info = runs.read_info(job.run_dir)
+        assert info.state == "finished" and info.owner == job.owner
+        assert info.test_accuracy == pytest.approx(snap.test_accuracy)
+        # Every batch crossed the process boundary, in order, and the epoch history with it.
+        assert len(snap.batch_loss) == snap.batches_per_epoch * TINY.epochs
+        assert len(snap.epoch_history["val_accuracy"]) == TINY.epochs
+        assert snap.train_seconds and snap.train_seconds > 0
+    assert {j.id for j in ex.jobs(owner="ann")} == {a.id} and not ex.active()
+
+
+def test_stop_keeps_a_stopped_run(pool, runs_dir):
+    ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+    job = ex.submit(LONG)
+    wait_for(lambda: len(job.snapshot().batch_loss) >= 3, what="the first batches")
+    job.request_stop()
+    assert job.snapshot().state in ("stopping", "stopped")
+    snap = job.wait(300)
+    assert snap.state == "stopped" and snap.run_name
+    info = runs.read_info(job.run_dir)
+    assert info.state == "stopped" and info.epochs_completed < LONG.epochs
+
+
+def test_a_queued_job_stops_at_once_and_positions_are_kept(pool, runs_dir):
+    ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+    busy = [ex.submit(LONG), ex.submit(LONG)]
+    third, fourth = ex.submit(TINY), ex.submit(TINY)
+    wait_for(lambda: all(j.snapshot().state == "running" for j in busy), what="both workers busy")
+    assert (third.snapshot().queue_position, fourth.snapshot().queue_position) == (1, 2)
+    third.request_stop()
+    snap = third.wait(5)
+    assert snap.state == "stopped" and snap.error == training.NOT_STARTED and third.run_dir is None
+    assert fourth.snapshot().queue_position == 1
+    for job in busy + [fourth]:
+        job.request_stop()
+    for job in busy + [fourth]:
+        assert job.wait(300).done
+
+
+def test_a_killed_worker_fails_its_job_and_the_others_go_on(pool, runs_dir):
+    ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+    doomed, other = ex.submit(LONG), ex.submit(TINY)
+    wait_for(lambda: len(doomed.snapshot().batch_loss) >= 2, what="the doomed job's first batches")
+    os.kill(doomed.worker_pid, signal.SIGKILL)
+    snap = doomed.wait(60)
+    assert snap.state == "failed" and "killed by SIGKILL" in snap.error and "Start the training again" in snap.error
+    assert other.wait(300).state == "finished"
+    assert [r.name for r in runs.list_runs(runs_dir)] == [other.snapshot().run_name]
+    # The pool replaced the dead worker: the next job runs.
+    again = ex.submit(TINY)
+    assert again.wait(300).state == "finished"
+    assert doomed.worker_pid not in pool.worker_pids()
+
+
+def test_sigterm_to_a_worker_saves_its_job_as_stopped(pool, runs_dir):
+    ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+    job = ex.submit(LONG)
+    wait_for(lambda: len(job.snapshot().batch_loss) >= 2, what="the first batches")
+    os.kill(job.worker_pid, signal.SIGTERM)
+    snap = job.wait(300)
+    assert snap.state == "stopped", snap.error
+    assert runs.read_info(job.run_dir).state == "stopped"
