@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from . import records, training
 from . import runs as runs_mod
-from . import training
 from .config import TrainConfig
 from .training import (ACTIVE_STATES, FAILED, LOADING, NOT_STARTED, QUEUED, RUNNING, STOPPED, STOPPING,
                        Progress, Snapshot, new_job_id)
@@ -126,7 +126,8 @@ class _Worker:
         self.process = ctx.Process(target=_worker_main, args=(child,), name="cnn-lab-worker", daemon=True)
         self.process.start()
         child.close()  # the child's end lives in the child: EOF here means the worker is gone
-        self.ready = False
+        self.ready = False  # TensorFlow imported, waiting for jobs
+        self.leaving = False  # told to exit, or exiting after its job: give it no new job
         self.job: ProcessJob | None = None
         self.jobs_done = 0
         self.send_lock = threading.Lock()
@@ -238,19 +239,24 @@ class WorkerPool:
         if kind == "ready":
             worker.ready = True
             self._start_failures = 0
+        elif kind == "leaving":
+            worker.leaving = True
         elif kind == "progress" and worker.job is not None and worker.job.id == message[1]:
             worker.job._apply(message[2])
             if worker.job.done:
                 worker.job, worker.jobs_done = None, worker.jobs_done + 1
                 if worker.jobs_done >= JOBS_PER_WORKER:
+                    worker.leaving = True
                     worker.send(("exit",))  # replaced when it has gone
 
     def _replace(self, worker: _Worker) -> None:
         code = worker.process.exitcode
         job = worker.job
         if job is not None and not job.done:
-            job._fail(f"the training process ended unexpectedly ({_describe_exit(code)}); "
-                      "nothing was saved. Start the training again.")
+            message = (f"the training process ended unexpectedly ({_describe_exit(code)}); "
+                       "nothing was saved. Start the training again.")
+            records.mark(job.spec.runs_dir, job.id, records.FAILED, message)  # before anyone sees it failed
+            job._fail(message)
             log.error("worker %s died during job %s: %s", worker.process.pid, job.id, _describe_exit(code))
         if not worker.ready and job is None:
             self._start_failures += 1
@@ -269,7 +275,8 @@ class WorkerPool:
     def _dispatch(self) -> None:
         with self._lock:
             while self._queue:
-                worker = next((w for w in self._workers if w.ready and w.job is None and w.process.is_alive()), None)
+                worker = next((w for w in self._workers
+                               if w.ready and not w.leaving and w.job is None and w.process.is_alive()), None)
                 if worker is None:
                     return
                 job = self._queue.popleft()
@@ -315,6 +322,8 @@ class LocalExecutor:
         self.runs_dir, self.data_dir = runs_dir, data_dir
         self.pool = pool or shared_pool()
         self.max_jobs = self.pool.size
+        # Jobs left "running" by a server that crashed or was killed are interrupted, not running.
+        records.recover(runs_mod.runs_root(runs_dir))
         self._lock = threading.Lock()
         self._jobs: dict[str, ProcessJob] = {}
 
@@ -390,6 +399,11 @@ def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stop
             server_gone = True
         if (stopping.is_set() or server_gone) and not job._stop.is_set():
             job.request_stop()  # saved as a stopped run, like the CLI's Ctrl-C
+        if finished and stopping.is_set() and not server_gone:
+            try:
+                conn.send(("leaving",))  # before the job's end, so the server sends this worker no new job
+            except (OSError, EOFError, ValueError):
+                server_gone = True
         snap = job.snapshot()
         delta = {name: getattr(snap, name) for name in FIELDS}
         delta.update(batch_loss=snap.batch_loss[sent:], batch_accuracy=snap.batch_accuracy[sent:],

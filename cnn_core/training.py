@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as data_mod
+from . import records
 from . import runs as runs_mod
 from .config import ConfigError, TrainConfig
 
@@ -133,7 +134,7 @@ class Progress:
             )
 
 
-def _progress_callback(progress: Progress, stop_event: threading.Event):
+def _progress_callback(progress: Progress, stop_event: threading.Event, recorder: "records.Recorder"):
     import keras
 
     class ProgressCallback(keras.callbacks.Callback):
@@ -148,6 +149,8 @@ def _progress_callback(progress: Progress, stop_event: threading.Event):
             progress.add_batch(batch + 1, float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan)))
             if stop_event.is_set():
                 self.model.stop_training = True
+            if recorder.due():  # every few seconds: a snapshot copies the whole history
+                recorder.write(progress.snapshot())
 
         def on_epoch_end(self, epoch, logs=None):
             # Keras also ends the epoch a stop cut short (and validates it): that partial
@@ -155,6 +158,7 @@ def _progress_callback(progress: Progress, stop_event: threading.Event):
             if stop_event.is_set() and progress.batch < progress.batches_per_epoch:
                 return
             progress.add_epoch(epoch + 1, logs or {})
+            recorder.write(progress.snapshot())
 
     return ProgressCallback()
 
@@ -236,6 +240,7 @@ class TrainingJob:
         self._ended = threading.Event()  # set when the thread is done (its state is final)
         self.progress = Progress(self.id, config, owner)
         self.run_dir: Path | None = None
+        self._recorder: records.Recorder | None = None
         self.thread = threading.Thread(target=self._run, name=f"cnn-train-{self.id}", daemon=True)
 
     def snapshot(self) -> Snapshot:
@@ -282,12 +287,16 @@ class TrainingJob:
             import logging
 
             logging.getLogger(__name__).error("training job %s failed:\n%s", self.id, detail)
+        if self._recorder is not None and progress.state == FAILED:
+            self._recorder.write(progress.snapshot(), records.FAILED, progress.error)
 
     def _train(self) -> None:
         progress, config = self.progress, self.config
         # A stop asked for while queued or starting up shows as "stopping", not "running".
         progress.update(state=STOPPING if self._stop.is_set() else RUNNING, queue_position=0,
                         started=time.monotonic(), phase=LOADING)
+        self._recorder = records.Recorder(runs_mod.runs_root(self._manager.runs_dir), self.id, config, self.owner)
+        self._recorder.write(progress.snapshot())
         import keras  # the first import takes seconds: the job already shows as running
 
         from . import evaluate, model as model_mod
@@ -304,12 +313,13 @@ class TrainingJob:
         progress.update(phase=TRAINING)
         if not self._stop.is_set():
             model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, shuffle=False,
-                      callbacks=[_progress_callback(progress, self._stop)])
+                      callbacks=[_progress_callback(progress, self._stop, self._recorder)])
         train_seconds = time.monotonic() - started
         progress.update(train_seconds=train_seconds, phase=TESTING)
         snap = progress.snapshot()
         if not snap.batch_loss:  # stopped before its first batch: an untrained model is not a run
             progress.update(state=STOPPED, error=NOT_STARTED, ended=time.monotonic(), phase=None)
+            self._recorder.remove()
             return
         stopped = self._stop.is_set() and (snap.epoch < config.epochs)
         result = evaluate.evaluate(model, ds.x_test, ds.y_test)
@@ -327,6 +337,7 @@ class TrainingJob:
             epochs_completed=snap.epoch, train_seconds=train_seconds, data_source=ds.source,
             params=model.count_params(), owner=self.owner,
         )
+        self._recorder.remove()  # the run folder now holds everything the record did
         progress.update(
             state=STOPPED if stopped else FINISHED, run_name=name, ended=time.monotonic(), phase=None,
             test_accuracy=result.test_accuracy, test_loss=result.test_loss,

@@ -95,3 +95,33 @@ def test_sigterm_to_a_worker_saves_its_job_as_stopped(pool, runs_dir):
     snap = job.wait(300)
     assert snap.state == "stopped", snap.error
     assert runs.read_info(job.run_dir).state == "stopped"
+
+
+def test_job_records_trace_running_failed_and_interrupted_jobs(pool, runs_dir):
+    from cnn_core import records
+
+    ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+    job = ex.submit(LONG, owner="ann")
+    path = records.folder(runs_dir) / f"{job.id}.json"
+    wait_for(lambda: len(job.snapshot().epoch_history["loss"]) >= 1, what="the first epoch")
+    wait_for(path.is_file, 30, "the job's record")
+    raw = __import__("json").loads(path.read_text())
+    assert raw["state"] == "running" and raw["owner"] == "ann" and raw["pid"] == job.worker_pid
+    # The worker dies: the server marks the record failed, with the curves so far.
+    os.kill(job.worker_pid, signal.SIGKILL)
+    job.wait(60)
+    (failed,) = records.list_records(runs_dir)
+    assert failed.state == "failed" and "SIGKILL" in failed.error and failed.config == LONG
+    assert failed.epochs_completed >= 1 and len(failed.history["epoch"]["loss"]) >= 1
+    # A record left "running" by a process that is gone (the whole server killed) is interrupted on start.
+    raw.update(job_id="ghost", pid=2**22 + 12345)  # beyond pid_max: no such process
+    (records.folder(runs_dir) / "ghost.json").write_text(__import__("json").dumps(raw))
+    executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+    states = {r.job_id: r.state for r in records.list_records(runs_dir)}
+    assert states == {job.id: "failed", "ghost": "interrupted"}
+    records.dismiss(runs_dir, "ghost")
+    assert [r.job_id for r in records.list_records(runs_dir)] == [job.id]
+    # A job that ends with a run leaves no record: the run says everything.
+    done = ex.submit(TINY)
+    assert done.wait(300).state == "finished"
+    assert not (records.folder(runs_dir) / f"{done.id}.json").exists()
