@@ -29,6 +29,27 @@ def icon():
 
 st.set_page_config(page_title="CNN Lab", page_icon=icon(), layout="wide")
 
+# When the server goes away, Streamlit's own dialog asks "Are you connected to the internet?"
+# (or tells learners to run `streamlit run yourscript.py`): say what happened in plain words.
+SERVER_LOST = ("CNN Lab's server has stopped or cannot be reached. Your saved runs are safe, and a training "
+               "that was running was saved as a stopped run. Ask whoever started CNN Lab to start it again "
+               "(make run), then reload this page.")
+st.html(f"""<script>
+if (!window.cnnLabServerLost) {{
+  window.cnnLabServerLost = true;
+  const words = /Are you connected to the internet\?|Is Streamlit still running\?/;
+  new MutationObserver(() => {{
+    for (const dialog of document.querySelectorAll('[role="dialog"]')) {{
+      if (!words.test(dialog.innerText) || dialog.dataset.cnnLab) continue;
+      dialog.dataset.cnnLab = "server-lost";
+      const body = dialog.querySelector('[data-testid="stMarkdownContainer"]') || dialog;
+      body.innerText = {SERVER_LOST!r};
+      dialog.querySelectorAll("pre, code").forEach(e => e.remove());
+    }}
+  }}).observe(document.body, {{childList: true, subtree: true}});
+}}
+</script>""", unsafe_allow_javascript=True)
+
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
