@@ -159,7 +159,7 @@ def cmd_train(args) -> int:
     runs_dir = runs.ensure_root(args.runs_dir)
     cost.check_free_space(runs_dir, config, len(ds.x_train))
     if args.save_model:  # the exported copy: the model and a small .json
-        cost.check_free_space(Path(args.save_model).parent, config.replace(epochs=1, limit=10, validation_split=0.0))
+        cost.require_space(Path(args.save_model).parent, cost.model_file_bytes(config), "the exported model")
     print(f"data: {ds.source}", file=sys.stderr)
     _import_tensorflow_quietly()
     from . import training
@@ -323,7 +323,7 @@ def _export(run_dir: Path, target: Path) -> None:
     except OSError as e:
         need = ""
         if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            need = f"; {cost._size((run_dir / 'model.keras').stat().st_size + cost.MB)} needed in {target.parent}"
+            need = f"; {cost.size_text((run_dir / 'model.keras').stat().st_size + cost.MB)} needed in {target.parent}"
         raise UsageError(f"--save-model {target}: {e.strerror or e}{need} (the old files are unchanged; "
                          f"the run itself is saved in {run_dir})") from None
     finally:

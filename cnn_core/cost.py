@@ -197,24 +197,28 @@ def free_bytes(folder: str | os.PathLike) -> tuple[Path, int]:
     return path, shutil.disk_usage(path).free
 
 
-def check_free_space(folder: str | os.PathLike, config: TrainConfig, n_train: int | None = None,
-                     extra_bytes: int = 0) -> int:
-    """Before training: RunError naming the folder and the space needed when the run would not fit.
+def model_file_bytes(config: TrainConfig) -> int:
+    """Expected size of the network's .keras file (an exported copy: with its small .json beside it)."""
+    return estimate(config).params * BYTES_PER_NUMBER + RUN_FILES_MARGIN
 
-    folder is the runs folder; extra_bytes what else will be written there (an exported copy).
-    Returns the bytes needed.
-    """
+
+def check_free_space(folder: str | os.PathLike, config: TrainConfig, n_train: int | None = None) -> int:
+    """Before training: RunError naming the runs folder and the space needed when the run would not fit.
+    The app's submit and the CLI both call it. Returns the bytes needed."""
+    return require_space(folder, run_bytes(config, n_train), "this run")
+
+
+def require_space(folder: str | os.PathLike, needed: int, what: str) -> int:
     from .runs import RunError
 
-    needed = run_bytes(config, n_train) + extra_bytes
     where, free = free_bytes(folder)
     if free < needed:
-        raise RunError(f"not enough disk space in {shorten(str(where))}: {_size(free)} free, this run needs about "
-                       f"{_size(needed)}; free some space or save runs elsewhere (--runs-dir, CNN_RUNS_DIR)")
+        raise RunError(f"not enough disk space in {shorten(str(where))}: {size_text(free)} free, {what} needs about "
+                       f"{size_text(needed)}; free some space or save elsewhere (--runs-dir, CNN_RUNS_DIR)")
     return needed
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     return f"{n / MB:,.1f} MB" if n < 10 * 2**30 else f"{n / 2**30:,.1f} GB"
 
 

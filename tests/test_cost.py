@@ -130,6 +130,8 @@ def test_free_space_check_names_the_folder_and_the_space_needed(tmp_path):
     needed = cost.check_free_space(tmp_path / "runs" / "not-yet", config)  # a folder not made yet: its parent's disk
     assert needed == cost.run_bytes(config) and needed > cost.estimate(config).params * 4
     _, free = cost.free_bytes(tmp_path)
-    with pytest.raises(RunError) as err:
-        cost.check_free_space(tmp_path, config, extra_bytes=free + 1)
-    assert str(tmp_path) in str(err.value) and "needs about" in str(err.value) and "free" in str(err.value)
+    with pytest.raises(RunError) as err:  # the real disk's free space against more than it has
+        cost.require_space(tmp_path, free + 2**30, "this run")
+    message = str(err.value)
+    assert message.startswith(f"not enough disk space in {tmp_path}: ") and "this run needs about" in message
+    assert cost.size_text(free + 2**30) in message
