@@ -292,7 +292,7 @@ def test_flags_are_checked_before_tensorflow_is_imported(args, status, words):
     r, seconds, tf = _cli_without_tensorflow(*args)
     assert r.returncode == status, r.stderr
     assert tf == "NO-TENSORFLOW"
-    assert seconds < 4  # ~0.5 s on an idle machine, against 5-13 s with TensorFlow's import first
+    assert seconds < 5  # ~0.8 s on an idle machine, 3 s on a busy one, against 5-13 s with TensorFlow's import first
     if words:
         assert "Traceback" not in r.stderr and words in r.stderr.strip().splitlines()[-1]
 
