@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# 127.0.0.1: only this machine. HOST=0.0.0.0 serves every network interface (a class; no login).
+HOST ?= 127.0.0.1
 
 .PHONY: run test test-fast browser fashion-data screenshots bench default-model clean
 
@@ -21,7 +23,9 @@ $(VENV)/.stamp-dev: requirements.txt requirements-dev.txt | $(PY)
 	touch $(VENV)/.stamp-app $@
 
 run: $(VENV)/.stamp-app
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	@case "$(HOST)" in 127.0.0.1|localhost|::1) ;; *) echo "Serving on $(HOST): anyone who can reach this machine on port $(PORT)" \
+	  "can use CNN Lab and train models on it (there is no login). Learners open http://<this machine's address>:$(PORT)";; esac
+	$(PY) -m cnn_lab_ui.serve --server.port $(PORT) --server.address $(HOST)
 
 # The browser tests need Debian's chromium (Playwright's own browser download does not work offline).
 browser:

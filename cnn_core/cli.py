@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import os
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from .config import PRESETS, ConfigError, TrainConfig, parse_filters, preset
+from .cost import shorten
 
 
 class UsageError(Exception):
@@ -113,12 +115,30 @@ def _json_line(obj) -> str:
     return json.dumps(clean(obj), allow_nan=False)
 
 
+def _check_path(flag: str, value: str | None) -> None:
+    """A path flag checked before any work: a symlink loop or a path too long for the system is one
+    clear line (status 2), not an "unexpected RuntimeError" from deep inside pathlib."""
+    if value is None:
+        return
+    try:
+        os.stat(value)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+            raise UsageError(f"{flag} {shorten(value)}: {e.strerror} ({len(value):,} characters)"
+                             if e.errno == errno.ENAMETOOLONG else f"{flag} {shorten(value)}: {e.strerror}") from None
+    except ValueError:  # a NUL byte
+        raise UsageError(f"{flag} {shorten(value)!r}: not a valid path") from None
+
+
 def _check_save_target(target: Path) -> None:
     """Before training: a wrong --save-model must not cost a whole training to find out."""
+    _check_path("--save-model", str(target))
     if target.suffix != ".keras":
         raise UsageError(f"--save-model {target}: the file name must end in .keras")
     if target.is_dir():
         raise UsageError(f"--save-model {target}: is a folder; give a file name ending in .keras")
+    if target.with_suffix(".json").is_dir():
+        raise UsageError(f"--save-model {target}: {target.with_suffix('.json')} beside it is a folder")
     parent = target.parent
     while not parent.exists():
         parent = parent.parent
@@ -127,26 +147,34 @@ def _check_save_target(target: Path) -> None:
 
 
 def cmd_train(args) -> int:
-    from . import data, training
+    from . import cost, data, runs
 
-    config = config_from_args(args)
+    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"), ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
+        _check_path(flag if value else env, value or os.environ.get(env) or None)
+    config = config_from_args(args)  # the memory budget included: before TensorFlow is even imported
     if args.save_model:
         _check_save_target(Path(args.save_model))
     ds = data.load(config.dataset, args.data_dir)  # fail early on data problems, before threads
     config.validate(len(ds.x_train))
+    runs_dir = runs.ensure_root(args.runs_dir)
+    cost.check_free_space(runs_dir, config, len(ds.x_train))
+    if args.save_model:  # the exported copy: the model and a small .json
+        cost.require_space(Path(args.save_model).parent, cost.model_file_bytes(config), "the exported model")
     print(f"data: {ds.source}", file=sys.stderr)
-    manager = training.JobManager(max_jobs=1, runs_dir=args.runs_dir, data_dir=args.data_dir)
+    _import_tensorflow_quietly()
+    from . import training
+
+    manager = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir)
     job = manager.submit(config, preset=args.preset)
-    snap = _follow(job)
+    with _job_failures_reported_by_us():
+        snap = _follow(job)
     if snap.state == training.FAILED:
-        print(f"error: training failed: {snap.error}", file=sys.stderr)
+        print(f"error: training failed: {_failure(snap.error, runs_dir, config, len(ds.x_train))}", file=sys.stderr)
         return 1
     run_dir = job.run_dir
     if run_dir is None:  # stopped before its first batch: nothing was trained or saved
         print(snap.error, file=sys.stderr)  # the job's own words, as the app shows them
         return 130
-    from . import runs
-
     info = runs.read_info(run_dir)
     result = _json_line({
         "test_accuracy": info.test_accuracy, "test_loss": info.test_loss,
@@ -163,6 +191,37 @@ def cmd_train(args) -> int:
             return 1
     print(result)
     return 0
+
+
+@contextlib.contextmanager
+def _job_failures_reported_by_us():
+    """The training module logs a failed job's traceback for the server's log; the CLI says it in one
+    line instead (CNN_DEBUG=1 keeps the traceback)."""
+    import logging
+
+    def one_line_only(record):
+        return os.environ.get("CNN_DEBUG") == "1" or "failed" not in record.getMessage().split("\n")[0]
+
+    logger = logging.getLogger("cnn_core.training")
+    logger.addFilter(one_line_only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(one_line_only)
+
+
+def _failure(error: str | None, runs_dir: Path, config: TrainConfig, n_train: int) -> str:
+    """A failed job's message; when the disk filled up meanwhile, say where and how much is needed."""
+    from . import cost
+    from .runs import RunError
+
+    try:
+        cost.check_free_space(runs_dir, config, n_train)
+    except RunError as e:
+        return str(e)
+    except OSError:
+        pass
+    return error or "unknown error"
 
 
 def _follow(job) -> "training.Snapshot":
@@ -236,9 +295,10 @@ def _show_progress(job, printed: int) -> tuple["training.Snapshot", int]:
 
 
 def _export(run_dir: Path, target: Path) -> None:
-    import shutil
-
-    from . import runs
+    """Copy the run's model to target with its .json beside it, never destroying a good pair:
+    both are written to temporary files in the target's folder and fsynced, then renamed into
+    place, the .json first (a failure before the renames leaves the old pair as it was)."""
+    from . import cost, runs
 
     _check_save_target(target)
     info = runs.read_info(run_dir)
@@ -248,15 +308,55 @@ def _export(run_dir: Path, target: Path) -> None:
         "config": info.config.to_dict(), "created": info.created,
         "command": "python -m cnn_core " + " ".join(sys.argv[1:]),
     }
+    written = []
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run_dir / "model.keras", target)
-        target.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+        with open(run_dir / "model.keras", "rb") as source:
+            model_tmp = _write_temporary(target, source.read())
+        written.append((model_tmp, target))
+        json_tmp = _write_temporary(target.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode())
+        written.append((json_tmp, target.with_suffix(".json")))
+        for tmp, final in reversed(written):  # the .json first: a new model never sits beside an old .json
+            os.replace(tmp, final)
+        written.clear()
+        _fsync_folder(target.parent)
     except OSError as e:
-        raise UsageError(f"--save-model {target}: {e.strerror or e} (the run itself is saved in {run_dir})") from None
+        need = ""
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            need = f"; {cost.size_text((run_dir / 'model.keras').stat().st_size + cost.MB)} needed in {target.parent}"
+        raise UsageError(f"--save-model {target}: {e.strerror or e}{need} (the old files are unchanged; "
+                         f"the run itself is saved in {run_dir})") from None
+    finally:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+
+
+def _write_temporary(final: Path, content: bytes) -> Path:
+    """content in a new hidden file beside `final`, flushed and fsynced: ready to be renamed onto it."""
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames themselves durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def cmd_predict(args) -> int:
+    _check_path("--model", args.model)
+    _import_tensorflow_quietly()
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
@@ -287,6 +387,9 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    _check_path("--model", args.model)
+    _check_path("--data-dir" if args.data_dir else "CNN_DATA_DIR", args.data_dir or os.environ.get("CNN_DATA_DIR") or None)
+    _import_tensorflow_quietly()
     from . import data, evaluate
     from .inference import Predictor
 
@@ -346,18 +449,27 @@ def main(argv: list[str] | None = None) -> int:
     from .model import ModelFileError
     from .runs import RunError
 
+    argv = sys.argv[1:] if argv is None else argv
+
+    def say(message: str) -> None:  # long arguments (a 100 KB path) are not echoed whole
+        for arg in sorted(argv, key=len, reverse=True):
+            if len(arg) > 80:
+                message = message.replace(arg, shorten(arg))
+        print(shorten(message, 2000), file=sys.stderr)
+
     try:
+        # TensorFlow is imported by each command once its flags are checked: a bad flag is
+        # answered in a fraction of a second, without TensorFlow's seconds and hundreds of MB.
         args = build_parser().parse_args(argv)
-        _import_tensorflow_quietly()
         return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}[args.command](args)
     except (UsageError, ConfigError, DataError, ModelFileError, RunError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        say(f"error: {e}")
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a bug or an unforeseen system error: one line, not a traceback
-        print(f"error: unexpected {type(e).__name__}: {e} (set CNN_DEBUG=1 for the traceback)", file=sys.stderr)
+        say(f"error: unexpected {type(e).__name__}: {e} (set CNN_DEBUG=1 for the traceback)")
         if os.environ.get("CNN_DEBUG") == "1":
             raise
         return 1

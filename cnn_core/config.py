@@ -1,7 +1,8 @@
 """The training configuration: one frozen dataclass, its validation and the presets.
 
 Validation happens before any data is loaded or any model is built, so that the UI
-can show the message next to the controls and the CLI can exit with status 2.
+can show the message next to the controls and the CLI can exit with status 2. It includes
+a memory budget (cost.py): a network too big to train on the machine is refused on paper.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ LIMITS = {
     "epochs": (1, 200),
     "validation_split": (0.0, 0.5),
     "limit": (10, 10_000_000),
+    "dropout": (0.0, 1.0),  # 1 itself is refused: it would drop everything
+    "seed": (0, 2**31 - 1),
 }
 
 
@@ -116,11 +119,11 @@ class TrainConfig:
         _check_int("dense_units", self.dense_units, *LIMITS["dense_units"])
         _check_int("batch_size", self.batch_size, *LIMITS["batch_size"])
         _check_int("epochs", self.epochs, *LIMITS["epochs"])
-        _check_int("seed", self.seed, 0, 2**31 - 1)
+        _check_int("seed", self.seed, *LIMITS["seed"])
         for name in ("pooling", "batch_norm", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, "must be true or false")
-        _check_float("dropout", self.dropout, 0.0, 1.0, hi_open=True)
+        _check_float("dropout", self.dropout, *LIMITS["dropout"], hi_open=True)
         lo, hi = LIMITS["learning_rate"]
         _check_float("learning_rate", self.learning_rate, lo, hi, lo_open=True)
         lo, hi = LIMITS["validation_split"]
@@ -144,6 +147,9 @@ class TrainConfig:
                 raise ConfigError("validation_split", f"{self.validation_split} of {n} digits leaves no validation digit")
             if n - n_val < 1:
                 raise ConfigError("validation_split", f"{self.validation_split} of {n} digits leaves no training digit")
+        from . import cost  # pure Python, no TensorFlow: the memory budget is checked before anything is built
+
+        cost.check_memory(self)
         return self
 
 

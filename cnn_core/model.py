@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import zipfile
 from pathlib import Path
 
-from .config import IMAGE_SIZE, NUM_CLASSES, TrainConfig
+from .config import IMAGE_SIZE, NUM_CLASSES, ConfigError, TrainConfig
 
 # Keras' layer-name counters and TensorFlow's graph building are not thread-safe:
 # every model is built and compiled under this lock (training itself runs unlocked).
 BUILD_LOCK = threading.Lock()
 MAX_MODEL_BYTES = 200 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024  # a model's config.json: ours are 5-15 KB
 
 
 class ModelFileError(ValueError):
@@ -106,6 +109,7 @@ def load_model(path: str | Path):
         raise ModelFileError(f"{path}: not a Keras model file (no config.json inside)")
     if unpacked > 4 * MAX_MODEL_BYTES:
         raise ModelFileError(f"{path}: unpacks to {unpacked / 2**20:.0f} MB, refused")
+    check_declared_size(path)  # before Keras allocates what the config declares
     import keras
 
     try:
@@ -128,3 +132,140 @@ def check_shapes(model, where: object = "model") -> None:
         raise ModelFileError(f"{where}: input shape {in_shape}, expected one 28x28x1 image")
     if len(model.outputs) != 1 or out_shape != (NUM_CLASSES,):
         raise ModelFileError(f"{where}: output shape {out_shape}, expected 10 class probabilities")
+
+
+# Layers whose output has the shape of their input and that have no weights.
+_SAME_SHAPE = {
+    "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "SpatialDropout2D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "Rescaling", "Identity", "ActivityRegularization", "RandomTranslation",
+    "RandomRotation", "RandomZoom", "RandomFlip", "RandomContrast", "RandomBrightness",
+}
+_MAX_DIM = 2**40  # any larger declared size is nonsense
+
+
+def check_declared_size(path: Path) -> int:
+    """Read the layer sizes the archive's config.json declares (units, filters, kernels, shapes) and
+    refuse a model whose weights would not fit the memory budget, before Keras builds anything:
+    a 517 KB file can declare a Dense(2,000,000) that Keras would allocate gigabytes for.
+    Returns the declared parameter count. Layer types it cannot size are refused."""
+    from . import cost
+
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("config.json")
+        if info.file_size > MAX_CONFIG_BYTES:
+            raise ModelFileError(f"{path}: its config.json is {info.file_size / 2**20:.0f} MB, refused")
+        text = z.read(info)
+    try:
+        declared = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ModelFileError(f"{path}: not a Keras model file (config.json is damaged: {type(e).__name__})") from None
+    layers = []
+    try:
+        _walk(declared, None, layers, depth=0)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: {e}") from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise ModelFileError(f"{path}: not a Keras model file (config.json: {str(e)[:200] or type(e).__name__})") from None
+    params = sum(p for _, p in layers)
+    needed = params * cost.BYTES_PER_NUMBER * 2  # the variables, and the arrays read from the weights file
+    try:
+        budget = cost.memory_budget()
+    except ConfigError as e:
+        raise ModelFileError(str(e)) from None
+    if needed > budget:
+        name, biggest = max(layers, key=lambda layer: layer[1])
+        raise ModelFileError(
+            f"{path}: its config.json declares {params:,} parameters (layer {name} alone {biggest:,}), about "
+            f"{needed / cost.MB:,.0f} MB to load; a model may use {budget / cost.MB:,.0f} MB ({cost.MEMORY_ENV}): "
+            "refused before building it")
+    return params
+
+
+def _walk(node: dict, shape: tuple | None, out: list, depth: int) -> tuple | None:
+    """Follow a Sequential or Functional config's layers in order (a chain, as CNN Lab's models are),
+    appending (name, parameters) per layer; returns the output shape without the batch axis."""
+    if depth > 20:
+        raise ValueError("models nested too deep")
+    kind, cfg = node["class_name"], node["config"]
+    if kind in ("Sequential", "Functional", "Model"):
+        for layer in cfg["layers"]:
+            shape = _walk(layer, shape, out, depth + 1)
+        return shape
+    if kind == "InputLayer":
+        declared = cfg.get("batch_shape") or cfg.get("batch_input_shape") or [None, *cfg["shape"]]
+        return tuple(_dim(d) for d in declared[1:])
+    if kind not in _SAME_SHAPE and kind not in _SIZERS:
+        raise ModelFileError(f"cannot load this model safely (layer type {str(kind)[:80]!r} is not one CNN Lab "
+                             "can check the size of)")
+    if shape is None:
+        raise ValueError(f"layer {kind} before any input shape")
+    params = 0
+    build_shape = (node.get("build_config") or {}).get("input_shape")
+    if kind in _SIZERS:
+        # Keras builds a layer from its build_config's shape when there is one: count the larger.
+        if build_shape:
+            params = _SIZERS[kind](cfg, tuple(_dim(d) for d in build_shape[1:]))[1]
+        shape, own = _SIZERS[kind](cfg, shape)
+        params = max(params, own)
+    out.append((str(cfg.get("name", kind))[:80], params))
+    return shape
+
+
+def _dim(value) -> int:
+    if value is None:
+        return 1  # unknown size: counts as 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_DIM:
+        raise ValueError(f"impossible size {str(value)[:40]}")
+    return value
+
+
+def _pair(value) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        return _dim(value[0]), _dim(value[1])
+    return _dim(value), _dim(value)
+
+
+def _window(side: int, size: int, stride: int, padding: str) -> int:
+    return -(-side // max(stride, 1)) if padding == "same" else max(0, (side - size) // max(stride, 1) + 1)
+
+
+def _conv(cfg, shape):
+    (kh, kw), (sh, sw), (dh, dw) = _pair(cfg["kernel_size"]), _pair(cfg.get("strides", 1)), _pair(cfg.get("dilation_rate", 1))
+    filters, groups = _dim(cfg["filters"]), max(1, _dim(cfg.get("groups", 1)))
+    h, w, c = shape
+    params = kh * kw * (c // groups) * filters + (filters if cfg.get("use_bias", True) else 0)
+    pad = cfg.get("padding", "valid")
+    return (_window(h, (kh - 1) * dh + 1, sh, pad), _window(w, (kw - 1) * dw + 1, sw, pad), filters), params
+
+
+def _pool(cfg, shape):
+    (ph, pw) = _pair(cfg.get("pool_size", 2))
+    (sh, sw) = _pair(cfg.get("strides") or (ph, pw))
+    pad = cfg.get("padding", "valid")
+    h, w, c = shape
+    return (_window(h, ph, sh, pad), _window(w, pw, sw, pad), c), 0
+
+
+def _dense(cfg, shape):
+    units = _dim(cfg["units"])
+    return (*shape[:-1], units), shape[-1] * units + (units if cfg.get("use_bias", True) else 0)
+
+
+def _reshape(target, shape):
+    known = [_dim(d) for d in target if d != -1]
+    rest = math.prod(shape) // max(1, math.prod(known))
+    return tuple(rest if d == -1 else _dim(d) for d in target)
+
+
+_SIZERS = {
+    "Conv2D": _conv,
+    "MaxPooling2D": _pool,
+    "AveragePooling2D": _pool,
+    "GlobalAveragePooling2D": lambda cfg, shape: ((shape[-1],), 0),
+    "GlobalMaxPooling2D": lambda cfg, shape: ((shape[-1],), 0),
+    "BatchNormalization": lambda cfg, shape: (shape, 4 * shape[-1]),
+    "LayerNormalization": lambda cfg, shape: (shape, 2 * shape[-1]),
+    "Flatten": lambda cfg, shape: ((math.prod(shape),), 0),
+    "Reshape": lambda cfg, shape: (_reshape(cfg["target_shape"], shape), 0),
+    "Dense": _dense,
+}

@@ -12,7 +12,7 @@ import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.config import ConfigError
 from cnn_core.data import DataError
-from cnn_lab_ui import charts, jobs, state, train_form
+from cnn_lab_ui import charts, cost_panel, jobs, state, train_form
 from cnn_lab_ui.widgets import fmt_seconds
 
 cnn_lab_ui.use_app_navigation()
@@ -59,6 +59,7 @@ except DataError as e:
     boxes["data"].error(problem)
     config = None
 
+cost_panel.show(config)  # parameters, memory, time and every layer's output size, before Start
 busy = job is not None and not job.done
 start = st.button("Start training", key="train_start", type="primary", disabled=config is None or problem is not None or busy,
                   help="Fix the setting marked in red first." if problem else

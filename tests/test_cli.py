@@ -266,3 +266,142 @@ def test_an_export_that_fails_after_training_still_prints_the_saved_run(tmp_path
     result = json.loads(out.strip().splitlines()[-1])
     assert result["state"] == "finished" and (Path(result["run_dir"]) / "model.keras").is_file()
     assert err.strip().splitlines()[-1].startswith(f"error: --save-model {target}: is a folder")
+
+
+def _cli_without_tensorflow(*args, env=None):
+    """Run the CLI in a fresh interpreter; returns (result, seconds, whether TensorFlow got imported)."""
+    import time
+
+    code = ("import sys\nfrom cnn_core.cli import main\n"
+            "try:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
+            "print('TENSORFLOW' if 'tensorflow' in sys.modules else 'NO-TENSORFLOW', flush=True)\nsys.exit(rc)")
+    started = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env={**os.environ, **(env or {})},
+                       capture_output=True, text=True, timeout=120)
+    return r, time.perf_counter() - started, r.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (["train", "--filters", "512", "--no-pooling", "--kernel-size", "1", "--dense", "4096", "--limit", "100",
+      "--epochs", "1"], 2, "1,644,213,258 parameters"),
+    (["train", "--epochs", "0"], 2, "epochs"),
+    (["train", "--help"], 0, None),
+    (["train", "--batch-size", "8192"], 2, "batch size of at most"),
+])
+def test_flags_are_checked_before_tensorflow_is_imported(args, status, words):
+    r, seconds, tf = _cli_without_tensorflow(*args)
+    assert r.returncode == status, r.stderr
+    assert tf == "NO-TENSORFLOW"
+    assert seconds < 5  # ~0.8 s on an idle machine, 3 s on a busy one, against 5-13 s with TensorFlow's import first
+    if words:
+        assert "Traceback" not in r.stderr and words in r.stderr.strip().splitlines()[-1]
+
+
+def test_symlink_loops_and_huge_paths_are_one_short_line_with_status_2(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    huge = str(tmp_path / ("a" * 100_000))
+    cases = [
+        (["train", "--runs-dir", str(loop / "runs")], "--runs-dir", "Too many levels of symbolic links"),
+        (["train", "--data-dir", str(loop)], "--data-dir", "Too many levels of symbolic links"),
+        (["train", "--save-model", str(loop / "m.keras")], "--save-model", "Too many levels of symbolic links"),
+        (["evaluate", "--model", str(loop)], "--model", "Too many levels of symbolic links"),
+        (["train", "--runs-dir", huge], "--runs-dir", "File name too long"),
+        (["train", "--optimizer", "x" * 100_000], "optimizer", "is not one of"),
+    ]
+    for args, flag, words in cases:
+        r, _, tf = _cli_without_tensorflow(*args, "--limit", "100") if args[0] == "train" else \
+            _cli_without_tensorflow(*args)
+        assert r.returncode == 2, (args[:2], r.stderr[:300])
+        line = r.stderr.strip()
+        assert len(line.splitlines()) == 1 and len(line) < 300, line[:300]  # the long argument is shortened
+        assert line.startswith(f"error: {flag}") and words in line
+        assert "…" in line or len(" ".join(args)) < 300
+        assert "unexpected" not in line and tf == "NO-TENSORFLOW"
+
+
+def test_a_failed_export_leaves_the_good_model_and_its_json_byte_identical(tmp_path, train_runs):
+    """A disk that fills up mid-copy (here: a file-size limit, as a full disk would) must not
+    truncate the good .keras that was there, nor leave a stale .json beside a new model."""
+    from cnn_core.config import TrainConfig
+
+    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=8, limit=300, epochs=1))
+    run_dir = folder / names[0]
+    out = tmp_path / "models"
+    out.mkdir()
+    target = out / "default.keras"
+    target.write_bytes((ROOT / "models" / "default.keras").read_bytes())
+    target.with_suffix(".json").write_text('{"test_accuracy": 0.9899}\n')
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    limit = (run_dir / "model.keras").stat().st_size // 2  # the new model cannot be written whole
+    code = ("import resource, sys\nfrom pathlib import Path\nfrom cnn_core import cli\n"
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+            "try:\n    cli._export(Path(sys.argv[1]), Path(sys.argv[2]))\n"
+            "except cli.UsageError as e:\n    print(e)\n    sys.exit(3)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(run_dir), str(target)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "File too large" in r.stdout and f"needed in {out}" in r.stdout and "unchanged" in r.stdout
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # and no temporary file left
+    # Without the limit the same export replaces both files.
+    r = subprocess.run([sys.executable, "-c", code.replace("resource.setrlimit", "0 and resource.setrlimit"),
+                        str(run_dir), str(target)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert target.read_bytes() == (run_dir / "model.keras").read_bytes()
+    assert json.loads(target.with_suffix(".json").read_text())["params"] > 0
+    assert sorted(p.name for p in out.iterdir()) == ["default.json", "default.keras"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MB file system (tmpfs), when this test runs as root where mounting is allowed."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root); test_cost checks the logic on a real disk")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_found_before_training_and_named_in_one_line(small_disk):
+    (small_disk / "filler").write_bytes(b"\0" * 900_000)
+    r = cli("train", "--limit", "300", "--epochs", "1", "--runs-dir", str(small_disk / "runs"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: not enough disk space in {small_disk}") and "needs about" in line, line
+    assert "epoch" not in r.stderr and [p.name for p in (small_disk / "runs").iterdir()] == []
+
+
+def test_a_disk_that_fills_up_while_training_gives_one_line_naming_the_folder(tmp_path):
+    """The pre-check passed, then something else filled the disk: the run cannot be saved. One line
+    naming the folder and the space needed, no traceback, nothing half-written left behind."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cnn_core", "train", "--limit", "300", "--epochs", "1", "--filters", "4",
+             "--dense", "8", "--runs-dir", str(mount / "runs")],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            while not proc.stderr.readline().startswith("data: "):  # the pre-check passed; training starts
+                assert proc.poll() is None, proc.stderr.read()
+            with open(mount / "filler", "wb") as f:  # someone else fills the disk meanwhile
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                except OSError:
+                    pass
+            out, err = proc.communicate(timeout=240)
+        finally:
+            proc.kill()
+        assert proc.returncode == 1, err
+        assert "Traceback" not in err and out.strip() == ""
+        line = err.strip().splitlines()[-1]
+        assert line.startswith(f"error: training failed: not enough disk space in {mount / 'runs'}"), err
+        assert "needs about" in line and len(err.strip().splitlines()) <= 3
+        assert [p.name for p in (mount / "runs").iterdir()] == []  # no half-written run, no temporary folder
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

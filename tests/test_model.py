@@ -120,3 +120,93 @@ def test_safe_mode_refuses_lambda_layers(tmp_path):
     hostile.save(path)
     with pytest.raises(ModelFileError, match="cannot load this model safely"):
         load_model(path)
+
+
+def _with_config(source, target, edit):
+    """A copy of the .keras archive `source` whose config.json went through edit(dict)."""
+    with zipfile.ZipFile(source) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    import json
+
+    config = json.loads(files["config.json"])
+    edit(config)
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(target, "w") as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+    return target
+
+
+def _layer(config, name):
+    return next(layer for layer in config["config"]["layers"] if layer["config"].get("name") == name)
+
+
+@pytest.mark.parametrize("cfg", [preset("seed"), preset("strong"),
+                                 TrainConfig(filters=(4, 8, 8, 8), pooling=False, kernel_size=2, dense_units=0)])
+def test_declared_size_of_a_saved_model_is_its_keras_parameter_count(tmp_path, cfg):
+    from cnn_core.model import check_declared_size
+
+    model = build_model(cfg)
+    save_for_inference(model, cfg, tmp_path / "m.keras")
+    assert check_declared_size(tmp_path / "m.keras") == model.count_params()
+
+
+def test_a_small_file_declaring_a_huge_layer_is_refused_before_keras_builds_it(tmp_path):
+    """The shipped 517 KB model with its Dense(64) declared as Dense(2,000,000): Keras would allocate
+    12 GB before finding that the weights do not match. Refused on reading config.json, in a fresh
+    process that never even imports Keras."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    hostile = _with_config(root / "models" / "default.keras", tmp_path / "hostile.keras",
+                           lambda c: _layer(c, "dense")["config"].update(units=2_000_000))
+    assert hostile.stat().st_size < 600_000
+    # The peak is VmHWM: ru_maxrss would include the memory of pytest's process, inherited across exec.
+    code = ("import sys\nfrom cnn_core.model import ModelFileError, load_model\n"
+            "try:\n    load_model(sys.argv[1])\nexcept ModelFileError as e:\n    print(e)\n"
+            "peak = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+            "print(int(peak) // 1024, 'keras' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(hostile)], cwd=root, capture_output=True, text=True,
+                       timeout=120)
+    message, figures = r.stdout.strip().splitlines()
+    peak_mb, keras_imported = figures.split()
+    # dense: 1,600 inputs x 2,000,000 units + biases; the output layer then has 2,000,000 inputs
+    assert "declares 3,222,018,826 parameters" in message and "layer dense alone 3,202,000,000" in message
+    assert "refused before building it" in message and "CNN_MAX_TRAIN_MEMORY_MB" in message
+    assert int(peak_mb) < 300 and keras_imported == "False", figures
+    print(f"hostile Dense(2,000,000) model refused at a peak of {peak_mb} MB")
+
+
+def test_declared_sizes_cannot_hide_in_build_config_or_odd_values(tmp_path):
+    from cnn_core.model import check_declared_size
+
+    cfg = preset("seed")
+    save_for_inference(build_model(cfg), cfg, tmp_path / "m.keras")
+
+    def wide_build(c):  # Keras builds a layer from its build_config's input shape
+        _layer(c, "dense")["build_config"]["input_shape"] = [None, 10**9]
+
+    def silly_units(c):
+        _layer(c, "dense")["config"]["units"] = 1e300
+
+    def unknown_layer(c):
+        c["config"]["layers"].insert(2, {"class_name": "Embedding", "config": {"input_dim": 10**9, "output_dim": 512}})
+
+    for edit, words in ((wide_build, "refused before building it"), (silly_units, "impossible size"),
+                        (unknown_layer, "cannot load this model safely")):
+        path = _with_config(tmp_path / "m.keras", tmp_path / f"{edit.__name__}.keras", edit)
+        with pytest.raises(ModelFileError, match=words):
+            load_model(path)
+    nested = _with_config(tmp_path / "m.keras", tmp_path / "deep.keras",
+                          lambda c: c.update(config={"layers": [json_deep(10_000)]}))
+    with pytest.raises(ModelFileError, match="not a Keras model file"):
+        check_declared_size(nested)
+
+
+def json_deep(n):
+    node = {}
+    for _ in range(n):
+        node = {"class_name": "Sequential", "config": {"layers": [node]}}
+    return node

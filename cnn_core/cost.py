@@ -1,0 +1,261 @@
+"""What a TrainConfig's network costs, worked out on paper before anything is built.
+
+Pure Python (no TensorFlow): the layers' output shapes and parameter counts follow
+build_model exactly (valid padding, stride 1 convolutions, 2x2 max-pooling with stride 2), so
+validation can refuse a network that would exhaust the machine in well under a second.
+
+Memory to train one network (float32, 4 bytes a number):
+  weights + their gradients + the optimiser's copies (Adam keeps 2, SGD with momentum and
+  RMSprop 1), plus batch_size x the activations of every layer, 2.5 times (the forward pass keeps
+  them for the backward pass, which makes gradients of the same size, plus TensorFlow's scratch
+  space: measured on the seed network at batch 2048, 756 MB above the warmed-up process).
+It leaves out TensorFlow's own fixed overhead (a few hundred MB per process) and the dataset,
+which all jobs share. The budget a job may use is CNN_MAX_TRAIN_MEMORY_MB (default 1536 MB:
+a 2-core laptop with 8 GB serving a class runs two jobs at once next to the server).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import IMAGE_SIZE, NUM_CLASSES, ConfigError, TrainConfig
+
+BYTES_PER_NUMBER = 4  # float32
+OPTIMIZER_COPIES = {"adam": 2, "sgd": 1, "rmsprop": 1}  # extra copies of the weights each optimiser keeps
+MEMORY_ENV = "CNN_MAX_TRAIN_MEMORY_MB"
+DEFAULT_MEMORY_MB = 1536
+MB = 2**20
+ACTIVATION_COPIES = 2.5  # see above: forward values, their gradients, scratch space
+
+# Sizes a run's files are estimated from (the biggest datasets CNN Lab knows: MNIST, Fashion-MNIST).
+MAX_TRAIN_DIGITS = 60_000
+MAX_TEST_DIGITS = 10_000
+RUN_FILES_MARGIN = 2 * MB  # run.json, config.json, the .keras archive's own config and headers
+HISTORY_BYTES_PER_BATCH = 48  # two floats in JSON, e.g. "0.123456789012345, "
+
+# Training time: seconds per (sample x training FLOP). Without saved runs to learn from, this
+# default is the `seed` preset on an idle 2-core AMD EPYC VM: 52 s for 5 epochs of 54,000
+# digits at 15.2 MFLOP (forward + backward) each.
+DEFAULT_SECONDS_PER_FLOP = 52 / (5 * 54_000 * 15.2e6)
+BACKWARD_FACTOR = 3  # a training step costs about 3 forward passes (forward, two backward products)
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str  # as build_model names it
+    kind: str  # Conv2D, MaxPooling2D, ...
+    does: str  # in words, with padding and stride
+    shape: tuple[int, ...]  # output shape of one sample
+    params: int
+    flops: int = 0  # forward multiply-adds x 2, one sample
+
+    @property
+    def values(self) -> int:
+        return math.prod(self.shape) if min(self.shape) > 0 else 0
+
+    @property
+    def too_small(self) -> bool:
+        return min(self.shape) < 1
+
+
+@dataclass(frozen=True)
+class Cost:
+    layers: tuple[Layer, ...]  # stops at the first layer that shrinks below 1x1
+    params: int
+    weight_bytes: int  # weights, gradients and optimiser copies
+    activation_bytes: int  # for one batch, forward and backward
+    batch_size: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weight_bytes + self.activation_bytes
+
+    @property
+    def fits(self) -> bool:
+        return not any(layer.too_small for layer in self.layers)
+
+    @property
+    def train_flops(self) -> int:
+        """Per sample, forward and backward."""
+        return BACKWARD_FACTOR * sum(layer.flops for layer in self.layers)
+
+
+def layers(config: TrainConfig) -> tuple[Layer, ...]:
+    """Every layer of build_model(config) with its output shape and parameter count."""
+    out = [Layer("digit", "Input", "one 28x28 grey image", (IMAGE_SIZE, IMAGE_SIZE, 1), 0)]
+    side, channels, k = IMAGE_SIZE, 1, config.kernel_size
+    for b, filters in enumerate(config.filters, start=1):
+        for c in range(1, config.convs_per_block + 1):
+            suffix = f"{b}" if config.convs_per_block == 1 else f"{b}_{c}"
+            side -= k - 1  # valid padding, stride 1
+            params = k * k * channels * filters + (0 if config.batch_norm else filters)
+            flops = 2 * k * k * channels * filters * max(side, 0) ** 2
+            out.append(Layer(f"conv{suffix}", "Conv2D", f"{filters} filters {k}x{k}, stride 1, valid padding",
+                             (side, side, filters), params, flops))
+            channels = filters
+            if side < 1:
+                return tuple(out)
+            if config.batch_norm:
+                out.append(Layer(f"bn{suffix}", "BatchNormalization", "normalise each channel",
+                                 (side, side, filters), 4 * filters))  # scale, offset, moving mean and variance
+                out.append(Layer(f"act{suffix}", "Activation", config.activation, (side, side, filters), 0))
+        if config.pooling:
+            side //= 2
+            out.append(Layer(f"pool{b}", "MaxPooling2D", "2x2 max, stride 2, valid padding",
+                             (side, side, channels), 0))
+            if side < 1:
+                return tuple(out)
+    flat = side * side * channels
+    out.append(Layer("flatten", "Flatten", "one long vector", (flat,), 0))
+    width = flat
+    if config.dense_units:
+        if config.dropout:
+            out.append(Layer("dropout1", "Dropout", f"drop {config.dropout:g} while training", (width,), 0))
+        out.append(Layer("dense", "Dense", f"{config.dense_units} units, {config.activation}", (config.dense_units,),
+                         width * config.dense_units + config.dense_units, 2 * width * config.dense_units))
+        width = config.dense_units
+    if config.dropout:
+        out.append(Layer("dropout2", "Dropout", f"drop {config.dropout:g} while training", (width,), 0))
+    out.append(Layer("probabilities", "Dense", f"{NUM_CLASSES} units, softmax", (NUM_CLASSES,),
+                     width * NUM_CLASSES + NUM_CLASSES, 2 * width * NUM_CLASSES))
+    return tuple(out)
+
+
+def estimate(config: TrainConfig) -> Cost:
+    net = layers(config)
+    params = sum(layer.params for layer in net)
+    copies = 2 + OPTIMIZER_COPIES.get(config.optimizer, 2)  # weights, gradients, optimiser state
+    per_sample = int(sum(layer.values for layer in net) * BYTES_PER_NUMBER * ACTIVATION_COPIES)
+    return Cost(net, params, params * BYTES_PER_NUMBER * copies, per_sample * config.batch_size, config.batch_size)
+
+
+def memory_budget() -> int:
+    """Bytes one training job may use: CNN_MAX_TRAIN_MEMORY_MB, else DEFAULT_MEMORY_MB."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if not text:
+        return DEFAULT_MEMORY_MB * MB
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = float("nan")
+    if not math.isfinite(mb) or mb <= 0:
+        raise ConfigError(MEMORY_ENV, f"{shorten(text)!r} must be a number of megabytes, e.g. {DEFAULT_MEMORY_MB}")
+    return int(mb * MB)
+
+
+def check_memory(config: TrainConfig) -> Cost:
+    """ConfigError naming what to shrink when training config would need more than the budget."""
+    cost = estimate(config)
+    budget = memory_budget()
+    if cost.total_bytes <= budget:
+        return cost
+    head = (f"this network has {cost.params:,} parameters and needs about {cost.total_bytes / MB:,.0f} MB to train "
+            f"(weights, gradients and {config.optimizer}'s copies {cost.weight_bytes / MB:,.0f} MB, activations of a "
+            f"batch of {config.batch_size} {cost.activation_bytes / MB:,.0f} MB); a job may use "
+            f"{budget / MB:,.0f} MB ({MEMORY_ENV})")
+    if cost.activation_bytes > cost.weight_bytes:
+        room = budget - cost.weight_bytes
+        fits = int(room // (cost.activation_bytes // config.batch_size)) if room > 0 else 0
+        hint = (f"use a batch size of at most {fits}" if fits >= 1 else "use fewer filters") + \
+            ", fewer filters or pooling"
+        raise ConfigError("batch_size", f"{head}. Shrink it: {hint}")
+    biggest = max(cost.layers, key=lambda layer: layer.params)
+    if biggest.kind == "Dense":
+        raise ConfigError("dense_units", f"{head}. Shrink it: the layer {biggest.name} alone has {biggest.params:,} "
+                                         "parameters: use fewer dense units, or a smaller feature map before it "
+                                         "(pooling, more conv blocks)")
+    raise ConfigError("filters", f"{head}. Shrink it: the layer {biggest.name} alone has {biggest.params:,} "
+                                 "parameters: use fewer filters or a smaller kernel")
+
+
+def shorten(text: str, keep: int = 80) -> str:
+    """Long user input shortened for messages: the first `keep` characters and an ellipsis."""
+    text = str(text)
+    return text if len(text) <= keep else text[:keep] + "…"
+
+
+def run_bytes(config: TrainConfig, n_train: int | None = None) -> int:
+    """Expected size of a saved run: the model's float32 weights, the test-set predictions and the history."""
+    n = min(config.limit or MAX_TRAIN_DIGITS, n_train or MAX_TRAIN_DIGITS)
+    n_fit = max(1, n - int(n * config.validation_split))
+    batches = config.epochs * -(-n_fit // config.batch_size)
+    predictions = MAX_TEST_DIGITS * NUM_CLASSES * 2  # float16
+    return estimate(config).params * BYTES_PER_NUMBER + predictions + batches * HISTORY_BYTES_PER_BATCH + RUN_FILES_MARGIN
+
+
+def free_bytes(folder: str | os.PathLike) -> tuple[Path, int]:
+    """Free space where `folder` is (or would be created): its nearest existing parent's file system."""
+    path = Path(folder).expanduser().absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path, shutil.disk_usage(path).free
+
+
+def model_file_bytes(config: TrainConfig) -> int:
+    """Expected size of the network's .keras file (an exported copy: with its small .json beside it)."""
+    return estimate(config).params * BYTES_PER_NUMBER + RUN_FILES_MARGIN
+
+
+def check_free_space(folder: str | os.PathLike, config: TrainConfig, n_train: int | None = None) -> int:
+    """Before training: RunError naming the runs folder and the space needed when the run would not fit.
+    The app's submit and the CLI both call it. Returns the bytes needed."""
+    return require_space(folder, run_bytes(config, n_train), "this run")
+
+
+def require_space(folder: str | os.PathLike, needed: int, what: str) -> int:
+    from .runs import RunError
+
+    where, free = free_bytes(folder)
+    if free < needed:
+        raise RunError(f"not enough disk space in {shorten(str(where))}: {size_text(free)} free, {what} needs about "
+                       f"{size_text(needed)}; free some space or save elsewhere (--runs-dir, CNN_RUNS_DIR)")
+    return needed
+
+
+def size_text(n: int) -> str:
+    return f"{n / MB:,.1f} MB" if n < 10 * 2**30 else f"{n / 2**30:,.1f} GB"
+
+
+def seconds_per_flop(runs_root: str | os.PathLike | None = None) -> tuple[float, int]:
+    """Measured training speed: median seconds per (sample x training FLOP) of the saved runs.
+
+    Returns (value, number of runs it comes from); DEFAULT_SECONDS_PER_FLOP and 0 without runs.
+    Samples come from each run's own history (one loss per batch).
+    """
+    from . import runs
+
+    rates = []
+    for info in runs.list_runs(runs_root):
+        try:
+            history = info.path / "history.json"
+            if history.stat().st_size > 64 * MB:
+                continue
+            batches = len(json.loads(history.read_text())["batch"]["loss"])
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            continue
+        work = _samples_seen(info.config, batches) * estimate(info.config).train_flops
+        if work > 0 and info.train_seconds > 0:
+            rates.append(info.train_seconds / work)
+    return (statistics.median(rates), len(rates)) if rates else (DEFAULT_SECONDS_PER_FLOP, 0)
+
+
+def _samples_seen(config: TrainConfig, batches: int) -> int:
+    """Digits a run's `batches` went through: its last batch of an epoch is a partial one."""
+    if config.limit is None:  # the full dataset: partial batches are negligible
+        return batches * config.batch_size
+    n_fit = config.limit - int(config.limit * config.validation_split)
+    per_epoch = -(-n_fit // config.batch_size)
+    return batches // per_epoch * n_fit + batches % per_epoch * config.batch_size
+
+
+def train_seconds(config: TrainConfig, n_train: int | None = None, rate: float = DEFAULT_SECONDS_PER_FLOP) -> float:
+    """Estimated fit time: samples seen in all epochs x training FLOPs each x seconds per FLOP."""
+    n = min(config.limit or MAX_TRAIN_DIGITS, n_train or MAX_TRAIN_DIGITS)
+    samples = (n - int(n * config.validation_split)) * config.epochs
+    return samples * estimate(config).train_flops * rate
