@@ -329,8 +329,11 @@ class LocalExecutor:
 
     def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None) -> ProcessJob:
         """Validate, then queue a job. ConfigError or RunError before anything starts."""
+        from .cost import check_free_space
+
         config.validate()
         root = runs_mod.ensure_root(self.runs_dir)
+        check_free_space(root, config)
         spec = JobSpec(new_job_id(), config, owner, preset, str(root),
                        None if self.data_dir is None else str(self.data_dir))
         job = ProcessJob(spec, self.pool)

@@ -77,7 +77,9 @@ class AppServer:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "streamlit", "run", self.app,
+        # app.py starts as `make run` starts it (cnn_lab_ui.serve: streamlit run without internet look-ups).
+        start = ["-m", "cnn_lab_ui.serve"] if self.app == "app.py" else ["-m", "streamlit", "run", self.app]
+        return [sys.executable, *start,
                 "--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
 
