@@ -28,9 +28,10 @@ BOX = 20  # MNIST scales the longer side of the digit's bounding box to 20 px
 CENTRE = (14.0, 14.0)  # mean scipy centre of mass of the MNIST test digits: (13.99, 14.00)
 WORK = 80  # longer side (4 x BOX) at which the stroke width is measured and adjusted
 MAX_SIDE = 4096  # larger images are refused rather than processed slowly
-# Pixels an image may have to be decoded at all: a phone photo (12 Mpx) passes, a 684 KB PNG
-# declaring 13000x13000 (169 Mpx, 676 MB once decoded as RGBA) does not. A canvas is 280x280.
-MAX_PIXELS = MAX_SIDE * MAX_SIDE
+# Pixels an image may have to be decoded at all: 2048x2048 is 50 canvases of 280x280 and costs
+# ~100 MB to decode and preprocess (4096x4096 cost 340 MB); a 684 KB PNG declaring 13000x13000
+# (169 Mpx, 676 MB once decoded as RGBA) is refused from its header. Larger photos: resize first.
+MAX_PIXELS = 2048 * 2048
 MAX_IMAGE_BYTES = 64 * 2**20  # an incompressible 4096x4096 RGBA PNG; drawings are far smaller
 
 # Empty-canvas detection. Ink is 0..1 (1 = full contrast with the background).

@@ -107,9 +107,11 @@ def test_a_fifo_named_as_an_image_does_not_block(tmp_path):
 
 
 def _cli_peak(*args, timeout=240):
-    """`python -m cnn_core ARGS` with its own peak RSS (ru_maxrss, KB) printed last on stderr."""
-    code = ("import resource, sys; from cnn_core.cli import main; rc = main(sys.argv[1:]); "
-            "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    """`python -m cnn_core ARGS` and its peak RSS in bytes (VmHWM: ru_maxrss would carry over
+    this big pytest process's peak into the child, across fork and exec)."""
+    code = ("import sys; from cnn_core.cli import main; rc = main(sys.argv[1:]); "
+            "print('peak', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0], "
+            "file=sys.stderr); sys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     return r, int(r.stderr.strip().splitlines()[-1].split()[1]) * 1024
 
