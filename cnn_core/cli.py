@@ -357,30 +357,19 @@ def _fsync_folder(folder: Path) -> None:
 def cmd_predict(args) -> int:
     _check_path("--model", args.model)
     _import_tensorflow_quietly()
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
     from .inference import Predictor
-    from .preprocess import EmptyCanvasError, ImageFormatError
+    from .preprocess import EmptyCanvasError, ImageFormatError, decode_image
 
     predictor = Predictor.load(args.model)
     failed = 0
     for name in args.images:
         out = {"file": name}
         try:
-            with Image.open(name) as img:
-                img.load()
-                rgba = np.asarray(img.convert("RGBA"))
-            pred = predictor.predict(rgba)
+            # Checks the file (regular, size) and the image's header before decoding a pixel.
+            pred = predictor.predict(decode_image(name))
             out.update(digit=pred.digit, probabilities=[round(float(p), 6) for p in pred.probabilities])
-        except FileNotFoundError:
-            out["error"] = "no such file"
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-            out["error"] = f"not a readable PNG/JPEG image ({type(e).__name__})"
         except (EmptyCanvasError, ImageFormatError) as e:
             out["error"] = str(e)
-        except Exception as e:  # Pillow raises many types for damaged files; one bad image must not stop the rest
-            out["error"] = f"cannot read this image ({type(e).__name__}: {e})"
         failed += "error" in out
         print(_json_line(out), flush=True)
     return 1 if failed else 0

@@ -15,12 +15,14 @@ import numpy as np
 import tensorflow as tf
 
 from .config import IMAGE_SIZE, NUM_CLASSES
+from .files import read_bytes
 from .model import BUILD_LOCK, ModelFileError, check_shapes, load_model
 from .preprocess import canvas_to_mnist
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.keras"
 RUN_MODEL_FILE = "model.keras"  # the model inside a run folder (see runs.py)
 RUN_META_FILE = "run.json"
+MAX_META_BYTES = 2**20  # default.json / run.json: a few KB
 BATCH = 512  # predict_batch's chunk: bounded memory, still near full speed
 IMAGE_SHAPES = ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1))  # one preprocessed image
 
@@ -70,7 +72,12 @@ class Predictor:
         if path.is_dir():
             if not (path / RUN_MODEL_FILE).is_file():
                 raise ModelFileError(f"{path}: a folder but not a run folder (no {RUN_MODEL_FILE} inside)")
-            path = path / RUN_MODEL_FILE
+            from .runs import RunError, model_file
+
+            try:  # a run's model that links out of its runs folder is refused, as runs.py does
+                path = model_file(path)
+            except RunError as e:
+                raise ModelFileError(str(e)) from None
         path = path.resolve()
         model = load_model(path)
         return cls(model, path, _read_meta(path))
@@ -121,9 +128,9 @@ def _read_meta(model_path: Path) -> dict:
     if model_path.name == RUN_MODEL_FILE:
         candidates.append(model_path.parent / RUN_META_FILE)
     for candidate in candidates:
-        try:
-            meta = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        try:  # only a regular file of a sane size: a FIFO named run.json must not block
+            meta = json.loads(read_bytes(candidate, MAX_META_BYTES))
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(meta, dict):
             return meta

@@ -13,15 +13,26 @@ hair-lines after scaling, a fat brush gives blobs, and MNIST strokes are neither
 
 from __future__ import annotations
 
+import io
+import os
+import warnings
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
+
+from .files import open_regular
 
 SIZE = 28  # side of the output image
 BOX = 20  # MNIST scales the longer side of the digit's bounding box to 20 px
 CENTRE = (14.0, 14.0)  # mean scipy centre of mass of the MNIST test digits: (13.99, 14.00)
 WORK = 80  # longer side (4 x BOX) at which the stroke width is measured and adjusted
 MAX_SIDE = 4096  # larger images are refused rather than processed slowly
+# Pixels an image may have to be decoded at all: 2048x2048 is 50 canvases of 280x280 and costs
+# ~100 MB to decode and preprocess (4096x4096 cost 340 MB); a 684 KB PNG declaring 13000x13000
+# (169 Mpx, 676 MB once decoded as RGBA) is refused from its header. Larger photos: resize first.
+MAX_PIXELS = 2048 * 2048
+MAX_IMAGE_BYTES = 64 * 2**20  # an incompressible 4096x4096 RGBA PNG; drawings are far smaller
 
 # Empty-canvas detection. Ink is 0..1 (1 = full contrast with the background).
 MIN_INK = 0.1  # a faint smudge below this is no drawing
@@ -46,7 +57,7 @@ EMPTY_MESSAGE = "The canvas is empty: draw a digit"
 
 
 class ImageFormatError(ValueError):
-    """The array is not an image this module understands; the message names its shape and dtype."""
+    """An image (array, file or bytes) this module cannot use; the message says why (shape, size, damage)."""
 
 
 class EmptyCanvasError(ValueError):
@@ -54,6 +65,55 @@ class EmptyCanvasError(ValueError):
 
     def __init__(self, message: str = EMPTY_MESSAGE):
         super().__init__(message)
+
+
+def decode_image(source: bytes | str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A PNG/JPEG/... file or its bytes -> (H, W, 4) uint8 RGBA, its size checked before decoding.
+
+    Image.open only reads the header, so width x height is known before a single pixel is
+    decoded: an image over max_pixels (or MAX_SIDE on a side) is refused at the cost of its
+    header. Only regular files are opened (a FIFO named like an image would block for ever).
+    Every failure is an ImageFormatError whose message says what is wrong with the image.
+    """
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) > MAX_IMAGE_BYTES:
+                raise ImageFormatError(f"{len(source) / 2**20:.0f} MB of image data, more than the "
+                                       f"{MAX_IMAGE_BYTES / 2**20:.0f} MB allowed")
+            file = io.BytesIO(source)
+        else:
+            file = open_regular(source, MAX_IMAGE_BYTES)
+    except FileNotFoundError:
+        raise ImageFormatError("no such file") from None
+    except OSError as e:  # a folder, a FIFO, too large, unreadable, a link loop
+        raise ImageFormatError(f"cannot open this file: {e.strerror or e}") from None
+    with file, warnings.catch_warnings():
+        # Pillow warns from 89 Mpx on (and refuses from 179 Mpx); _check_header refuses far earlier.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(file) as img:  # lazy: reads the header only
+                _check_header(img, max_pixels)
+                img.load()  # decoded only now, within the limits
+                return np.asarray(img.convert("RGBA"))
+        except ImageFormatError:
+            raise
+        except Image.DecompressionBombError as e:  # raised by Image.open itself, from the header
+            raise ImageFormatError(f"image refused before decoding: {e}") from None
+        except (Image.UnidentifiedImageError, OSError, EOFError) as e:  # not an image, truncated, damaged
+            raise ImageFormatError(f"not a readable PNG/JPEG image ({type(e).__name__})") from None
+        except Exception as e:  # Pillow raises many types (ValueError, SyntaxError, ...) for damaged files
+            raise ImageFormatError(f"cannot read this image ({type(e).__name__}: {e})") from None
+
+
+def _check_header(img: Image.Image, max_pixels: int) -> None:
+    w, h = img.size
+    if w < 1 or h < 1 or w * h > max_pixels or max(w, h) > MAX_SIDE:
+        raise ImageFormatError(f"image of {w} x {h} px refused before decoding: at most {max_pixels:,} pixels "
+                               f"and {MAX_SIDE} px a side")
+    # Which frame of an animation holds the digit? Refuse rather than guess. An MPO (a phone's
+    # JPEG with a preview or depth map as extra frames) is read from its first, main picture.
+    if getattr(img, "is_animated", False) and img.format != "MPO":
+        raise ImageFormatError(f"an animated {img.format} image: give a single picture")
 
 
 def canvas_to_mnist(image: np.ndarray) -> np.ndarray:

@@ -8,24 +8,40 @@ place in one step, so a crash never leaves a run that lists but cannot load.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import math
 import os
 import re
 import shutil
 import tempfile
+import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, TrainConfig
+from .config import LIMITS, NUM_CLASSES, TrainConfig
+from .files import UnsafeFileError, fsync_dir, open_regular
+from .model import MAX_MODEL_BYTES
 
 log = logging.getLogger(__name__)
 RUN_FILES = ("run.json", "config.json", "history.json", "model.keras", "predictions.npz")
+STATES = ("finished", "stopped")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+TMP_PREFIX = ".tmp-"  # a run being written
+TRASH_PREFIX = ".deleting-"  # a run being deleted
+LEFTOVER_AGE_S = 600  # such folders untouched this long were left by a killed process
+# Largest file read for each part of a run: a run's own files are far smaller (history.json:
+# ~200 KB for 5 epochs of full MNIST at batch 64), and nothing larger is ever parsed.
+MAX_BYTES = {"run.json": 2**20, "config.json": 64 * 2**10, "history.json": 16 * 2**20,
+             "predictions.npz": 64 * 2**20, "model.keras": MAX_MODEL_BYTES}
+MAX_TEST_DIGITS = 1_000_000  # rows of predictions.npz (MNIST's test set has 10,000)
+MAX_HISTORY_POINTS = 2_000_000  # per curve in history.json
 
 
 class RunError(ValueError):
@@ -49,14 +65,27 @@ def ensure_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def run_path(name: str, root: str | os.PathLike | None = None) -> Path:
-    """The folder of run `name`; names that could escape the runs folder are refused."""
+    """The folder of run `name` (runs folder / name, not resolved: it may be a link to another run).
+
+    Names that could escape the runs folder, and links that lead out of it, are refused.
+    """
     if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
         raise RunError(f"{name!r} is not a valid run name (letters, digits, '-', '_', '.')")
     base = runs_root(root)
-    path = (base / name).resolve()
-    if path.parent != base:
-        raise RunError(f"{name!r} is not inside the runs folder {base}")
+    path = base / name
+    _inside(path, base, name)
     return path
+
+
+def _inside(path: Path, base: Path, what: str) -> Path:
+    """path's real location, refused when a link (of the path or a folder above it) leads out of base."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError) as e:  # a link loop
+        raise RunError(f"{what}: cannot follow its links ({e})") from None
+    if real != base and base not in real.parents:
+        raise RunError(f"{what} links to {real}, outside the runs folder {base}: refused")
+    return real
 
 
 @dataclass(frozen=True)
@@ -109,92 +138,338 @@ def save_run(
     params: int,
     owner: str | None = None,
 ) -> Path:
+    """Write a run into a hidden temporary folder, then rename it into place in one step.
+
+    Any failure (a full disk, Ctrl-C) removes the temporary folder: nothing partial is left.
+    A write failure is one RunError naming the folder (and, for a full disk, the space needed).
+    """
     final = run_path(name, root)
-    if final.exists():
+    base = final.parent
+    if os.path.lexists(final):
         raise RunError(f"a run named {name} already exists")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=final.parent))
+    meta = {
+        "name": name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "state": state,
+        "epochs_completed": epochs_completed,
+        "train_seconds": round(train_seconds, 3),
+        "data_source": data_source,
+        "params": params,
+        "owner": owner,
+        **evaluation.to_json(),
+    }
+    tmp = None
     try:
-        meta = {
-            "name": name,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "state": state,
-            "epochs_completed": epochs_completed,
-            "train_seconds": round(train_seconds, 3),
-            "data_source": data_source,
-            "params": params,
-            "owner": owner,
-            **evaluation.to_json(),
-        }
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=base))
         _write_json(tmp / "run.json", meta)
         _write_json(tmp / "config.json", config.to_dict())
         _write_json(tmp / "history.json", history)
         model_writer(tmp / "model.keras")
-        np.savez_compressed(tmp / "predictions.npz", probabilities=evaluation.probabilities.astype(np.float16))
+        _fsync(tmp / "model.keras")
+        with open(tmp / "predictions.npz", "wb") as f:
+            np.savez_compressed(f, probabilities=evaluation.probabilities.astype(np.float16))
+            f.flush()
+            os.fsync(f.fileno())
+        fsync_dir(tmp)
         os.replace(tmp, final)  # the atomic step: the run appears complete or not at all
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    except BaseException as e:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        failure = _os_error(e)
+        if failure is None:
+            raise
+        needed = estimate_run_bytes(params, len(evaluation.probabilities), history)
+        raise RunError(_save_message(failure, name, base, needed)) from None
+    fsync_dir(base)
     return final
 
 
+def estimate_run_bytes(params: int, n_test: int, history: dict | None = None) -> int:
+    """About how much disk a saved run takes: float32 weights, Keras' archive overhead,
+    float16 test-set probabilities (before compression) and the JSON files."""
+    history_bytes = len(json.dumps(history or {}))
+    return 4 * params + 64 * 2**10 + 2 * NUM_CLASSES * n_test + history_bytes + 16 * 2**10
+
+
+def _os_error(e: BaseException) -> OSError | None:
+    """The OSError behind e (Keras may wrap one in its own exception), or None."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, OSError):
+            return e
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
+
+
+def _save_message(e: OSError, name: str, base: Path, needed: int) -> str:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        try:
+            free = f", {shutil.disk_usage(base).free / 2**20:.1f} MB free"
+        except OSError:
+            free = ""
+        return (f"cannot save run {name} in {base}: the disk is full (the run needs about "
+                f"{needed / 2**20:.1f} MB{free}); free some space and train again")
+    return f"cannot save run {name} in {base}: {e.strerror or e}"
+
+
 def _write_json(path: Path, obj) -> None:
+    """Inside the run's temporary folder (renamed in one step), so a plain write plus fsync is atomic enough."""
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=1, allow_nan=True)
         f.flush()
         os.fsync(f.fileno())
 
 
-def _read_json(path: Path) -> dict:
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+# --- reading: every file of a run is checked (regular file inside the runs folder, size,
+# --- schema with types and ranges) before anything is built from it --------------------------
+
+def _open_run_file(folder: Path, file: str, base: Path):
+    """An open binary file for folder/file: a regular file, inside the runs folder, under its size limit."""
+    path = folder / file
+    real = _inside(path, base, f"{folder.name}: {file}")
     try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
+        return open_regular(real, MAX_BYTES[file])
     except FileNotFoundError:
-        raise RunError(f"{path.parent.name}: {path.name} is missing") from None
-    except (OSError, ValueError) as e:
-        raise RunError(f"{path.parent.name}: {path.name} is damaged ({e})") from None
+        raise RunError(f"{folder.name}: {file} is missing") from None
+    except UnsafeFileError as e:
+        raise RunError(f"{folder.name}: {file} refused: {e}") from None
+    except OSError as e:
+        raise RunError(f"{folder.name}: {file} cannot be read ({e.strerror or e})") from None
+
+
+def _read_json(folder: Path, file: str, base: Path) -> dict:
+    with _open_run_file(folder, file, base) as f:
+        raw = f.read(MAX_BYTES[file] + 1)
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # bad JSON, bad UTF-8, 100,000 nested brackets
+        raise RunError(f"{folder.name}: {file} is damaged ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(obj, dict):
-        raise RunError(f"{path.parent.name}: {path.name} is not a JSON object")
+        raise RunError(f"{folder.name}: {file} is not a JSON object")
     return obj
+
+
+class _Bad(ValueError):
+    """One field of a run file that fails the schema; read_info names the run and the file."""
+
+
+def _int(lo: int, hi: int):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _Bad(f"{v!r:.60} is not a whole number")
+        if not lo <= v <= hi:
+            raise _Bad(f"{v} is out of range {lo} to {hi}")
+        return v
+    return check
+
+
+def _float(lo: float, hi: float, nan: bool = False):
+    """A number in [lo, hi]; NaN only where a diverged training legitimately writes one (a loss)."""
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _Bad(f"{v!r:.60} is not a number")
+        v = float(v)
+        if math.isnan(v):
+            if nan:
+                return v
+            raise _Bad("NaN is not allowed here")
+        if not lo <= v <= hi:  # Infinity and 1e999 (parsed as inf) land here
+            raise _Bad(f"{v} is out of range {lo:g} to {hi:g}")
+        return v
+    return check
+
+
+def _text(max_len: int, choices: tuple[str, ...] | None = None):
+    def check(v):
+        if not isinstance(v, str):
+            raise _Bad(f"{v!r:.60} is not a string")
+        if len(v) > max_len:
+            raise _Bad(f"a string of {len(v):,} characters (at most {max_len})")
+        if choices is not None and v not in choices:
+            raise _Bad(f"{v!r:.60} is not one of {', '.join(choices)}")
+        return v
+    return check
+
+
+def _date(v):
+    """An ISO 8601 date and time with a time zone, between 1970 and 9000 (pages convert it to local time)."""
+    _text(64)(v)
+    try:
+        when = datetime.fromisoformat(v)
+    except ValueError:
+        raise _Bad(f"{v!r} is not a date and time") from None
+    if when.tzinfo is None or not 1970 <= when.year <= 9000:  # (year 1 with +14:00 overflows astimezone)
+        raise _Bad(f"{v!r} is not a date and time with a time zone, between 1970 and 9000")
+    return v
+
+
+def _optional(check, default):
+    def maybe(v):
+        return default if v is None else check(v)
+    return maybe
+
+
+def _confusion(v):
+    """A 10 x 10 matrix of counts: true label by predicted label."""
+    if not isinstance(v, list) or len(v) != NUM_CLASSES or not all(
+            isinstance(row, list) and len(row) == NUM_CLASSES for row in v):
+        raise _Bad(f"not a {NUM_CLASSES} x {NUM_CLASSES} matrix")
+    count = _int(0, MAX_TEST_DIGITS)
+    return np.array([[count(x) for x in row] for row in v], dtype=np.int64)
+
+
+RUN_SCHEMA = {  # run.json: field -> check (raises _Bad, returns the clean value)
+    "created": _date,
+    "state": _text(16, STATES),
+    "epochs_completed": _int(0, LIMITS["epochs"][1]),
+    "test_accuracy": _float(0.0, 1.0),
+    "test_loss": _float(0.0, 1e6, nan=True),
+    "train_seconds": _float(0.0, 1e9),
+    "data_source": _optional(_text(2000), ""),
+    "params": _optional(_int(0, 10**12), 0),
+    "owner": _optional(_text(200), None),
+    "confusion_matrix": _confusion,
+}
+REQUIRED = ("created", "state", "epochs_completed", "test_accuracy", "test_loss", "train_seconds", "confusion_matrix")
+
+
+def _check_schema(obj: dict, schema: dict, required: tuple, where: str) -> dict:
+    clean = {}
+    for key, check in schema.items():
+        if key not in obj:
+            if key in required:
+                raise RunError(f"{where} is damaged: {key} is missing")
+            obj_value = None
+        else:
+            obj_value = obj[key]
+        try:
+            clean[key] = check(obj_value)
+        except _Bad as e:
+            raise RunError(f"{where} is damaged: {key}: {e}") from None
+    return clean
+
+
+def _curve(v):
+    if not isinstance(v, list) or len(v) > MAX_HISTORY_POINTS:
+        raise _Bad(f"not a list of at most {MAX_HISTORY_POINTS:,} numbers")
+    number = _float(-1e30, 1e30, nan=True)
+    return [math.nan if x is None else number(x) for x in v]
+
+
+def _curves(v):
+    if not isinstance(v, dict) or len(v) > 16:
+        raise _Bad("not a table of curves")
+    out = {}
+    for name, values in v.items():
+        try:
+            out[_text(64)(name)] = _curve(values)
+        except _Bad as e:
+            raise _Bad(f"{name!r:.60}: {e}") from None
+    return out
+
+
+HISTORY_SCHEMA = {  # history.json
+    "batch": _optional(_curves, {}),  # per batch: loss, accuracy
+    "epoch": _optional(_curves, {}),  # per epoch: loss, accuracy, val_loss, val_accuracy
+    "batches_per_epoch": _optional(_int(1, LIMITS["limit"][1]), None),
+}
+
+
+def _read_run_json(folder: Path, base: Path) -> dict:
+    return _check_schema(_read_json(folder, "run.json", base), RUN_SCHEMA, REQUIRED, f"{folder.name}: run.json")
+
+
+def _read_config(folder: Path, base: Path) -> TrainConfig:
+    d = _read_json(folder, "config.json", base)
+    try:
+        return TrainConfig.from_dict(d).validate()
+    except Exception as e:  # ConfigError, but also TypeError & co. for values of the wrong kind
+        raise RunError(f"{folder.name}: config.json is damaged ({str(e)[:300]})") from None
+
+
+def _check_model(folder: Path, base: Path) -> None:
+    with _open_run_file(folder, "model.keras", base) as f:
+        if not zipfile.is_zipfile(f):
+            raise RunError(f"{folder.name}: model.keras is missing or damaged (not a .keras archive)")
+
+
+def _folder(path: Path) -> tuple[Path, Path]:
+    """A run folder and the runs folder it lies in, checked: a folder, not a link leading outside."""
+    path = Path(path).absolute()
+    base = path.parent.resolve()
+    real = _inside(path, base, path.name)
+    if real == base or not real.is_dir():
+        raise RunError(f"{path.name}: not a run folder")
+    return path, base
 
 
 def read_info(path: Path) -> RunInfo:
     """Read and check one run folder's metadata; RunError when anything is missing or damaged."""
-    meta = _read_json(path / "run.json")
+    path, base = _folder(path)
+    return _info(path, base, _read_run_json(path, base))
+
+
+def _info(path: Path, base: Path, meta: dict) -> RunInfo:
+    config = _read_config(path, base)
+    _check_model(path, base)
+    if meta["epochs_completed"] > config.epochs:
+        raise RunError(f"{path.name}: run.json is damaged: {meta['epochs_completed']} epochs completed "
+                       f"of the {config.epochs} in config.json")
+    return RunInfo(
+        name=path.name, path=path, created=meta["created"], state=meta["state"], config=config,
+        epochs_completed=meta["epochs_completed"], test_accuracy=meta["test_accuracy"],
+        test_loss=meta["test_loss"], train_seconds=meta["train_seconds"], data_source=meta["data_source"],
+        params=meta["params"], owner=meta["owner"],
+    )
+
+
+def cleanup_leftovers(root: str | os.PathLike | None = None, older_than: float = LEFTOVER_AGE_S) -> list[str]:
+    """Remove hidden folders left by killed saves (.tmp-*) and deletions (.deleting-*).
+
+    Only folders whose newest entry is older than `older_than` seconds: a save in progress
+    touches its folder every few seconds. Links are never followed. Returns the names removed.
+    """
+    base = runs_root(root)
+    removed = []
     try:
-        config = TrainConfig.from_dict(_read_json(path / "config.json"))
-    except (ConfigError, TypeError) as e:
-        raise RunError(f"{path.name}: config.json is damaged ({e})") from None
-    if not (path / "model.keras").is_file() or not zipfile.is_zipfile(path / "model.keras"):
-        raise RunError(f"{path.name}: model.keras is missing or damaged")
-    try:
-        return RunInfo(
-            name=path.name,
-            path=path,
-            created=str(meta["created"]),
-            state=str(meta["state"]),
-            config=config,
-            epochs_completed=int(meta["epochs_completed"]),
-            test_accuracy=float(meta["test_accuracy"]),
-            test_loss=float(meta["test_loss"]),
-            train_seconds=float(meta["train_seconds"]),
-            data_source=str(meta.get("data_source", "")),
-            params=int(meta.get("params", 0)),
-            owner=meta.get("owner") if isinstance(meta.get("owner"), str) else None,
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise RunError(f"{path.name}: run.json is damaged ({type(e).__name__}: {e})") from None
+        entries = list(os.scandir(base))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith((TMP_PREFIX, TRASH_PREFIX)) or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            newest = max([entry.stat(follow_symlinks=False).st_mtime] +
+                         [e.stat(follow_symlinks=False).st_mtime for e in os.scandir(entry.path)])
+        except OSError:
+            continue
+        if now - newest > older_than:
+            shutil.rmtree(entry.path, ignore_errors=True)  # rmtree never follows links inside
+            removed.append(entry.name)
+            log.info("removed %s, left in %s by an interrupted save or delete", entry.name, base)
+    return removed
 
 
 def scan_runs(root: str | os.PathLike | None = None) -> tuple[list[RunInfo], list[str]]:
-    """All readable runs, newest first, and one message per damaged folder that was skipped."""
+    """All readable runs, newest first, and one message per damaged folder that was skipped.
+
+    Leftovers of killed saves and deletions are cleaned up on the way.
+    """
     base = runs_root(root)
     if not base.is_dir():
         return [], []
+    cleanup_leftovers(base)
     runs, problems = [], []
     for path in sorted(base.iterdir()):
         if path.name.startswith(".") or not path.is_dir():
-            continue  # temporary folders of runs being written, stray files
+            continue  # temporary folders of runs being written, stray files (and links to files)
         try:
             runs.append(read_info(path))
         except RunError as e:
@@ -214,28 +489,75 @@ def load_run(name: str, root: str | os.PathLike | None = None) -> Run:
     path = run_path(name, root)
     if not path.is_dir():
         raise RunError(f"no run named {name} in {path.parent}")
-    info = read_info(path)
-    history = _read_json(path / "history.json")
-    try:
-        with np.load(path / "predictions.npz", allow_pickle=False) as f:
-            probs = np.asarray(f["probabilities"], dtype=np.float32)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise RunError(f"{name}: predictions.npz is missing or damaged ({e})") from None
-    meta = _read_json(path / "run.json")
-    try:
-        confusion = np.asarray(meta.get("confusion_matrix", np.zeros((10, 10))), dtype=int)
-    except (TypeError, ValueError):
-        raise RunError(f"{name}: the confusion matrix in run.json is damaged") from None
-    if confusion.shape != (10, 10) or probs.ndim != 2 or probs.shape[1] != 10:
-        raise RunError(f"{name}: confusion matrix or predictions have the wrong shape")
+    path, base = _folder(path)
+    meta = _read_run_json(path, base)
+    info = _info(path, base, meta)
+    history = _check_schema(_read_json(path, "history.json", base), HISTORY_SCHEMA, (), f"{name}: history.json")
+    confusion = meta["confusion_matrix"]
+    probs = _read_probabilities(path, base, n=int(confusion.sum()))
     return Run(info=info, history=history, confusion=confusion, y_pred=probs.argmax(axis=1), probabilities=probs)
 
 
+def _read_probabilities(folder: Path, base: Path, n: int) -> np.ndarray:
+    """predictions.npz's (n, 10) array, its header checked before a byte of data is allocated.
+
+    np.load trusts the header: a 6.8 MB file declaring 300 M rows would allocate 6 GB.
+    """
+    where = f"{folder.name}: predictions.npz"
+    with _open_run_file(folder, "predictions.npz", base) as f:
+        try:
+            with zipfile.ZipFile(f) as z, z.open("probabilities.npy") as member:
+                version = np.lib.format.read_magic(member)
+                readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+                if version not in readers:
+                    raise RunError(f"{where} is damaged (unknown .npy version {version})")
+                shape, fortran, dtype = readers[version](member)
+                if dtype not in (np.float16, np.float32) or shape != (n, NUM_CLASSES) or n > MAX_TEST_DIGITS:
+                    raise RunError(f"{where} is damaged: an array of {shape} {dtype}, expected ({n}, {NUM_CLASSES}) "
+                                   f"float16 probabilities (one row per test digit of the confusion matrix)")
+                nbytes = n * NUM_CLASSES * dtype.itemsize
+                data = member.read(nbytes)
+        except RunError:
+            raise
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise RunError(f"{where} is missing or damaged ({type(e).__name__}: {str(e)[:200]})") from None
+    if len(data) != nbytes:
+        raise RunError(f"{where} is damaged (truncated: {len(data):,} of {nbytes:,} bytes)")
+    probs = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").astype(np.float32)
+    if not np.isfinite(probs).all():
+        raise RunError(f"{where} is damaged (values that are not numbers)")
+    return probs
+
+
+def model_bytes(info: RunInfo) -> bytes:
+    """The run's model.keras, for a download: checked (regular file, inside the runs folder, under
+    MAX_MODEL_BYTES) before a byte is read."""
+    path, base = _folder(info.path)
+    with _open_run_file(path, "model.keras", base) as f:
+        data = f.read(MAX_BYTES["model.keras"] + 1)
+    if len(data) > MAX_BYTES["model.keras"]:  # grew since it was checked
+        raise RunError(f"{path.name}: model.keras is larger than {MAX_BYTES['model.keras'] / 2**20:.0f} MB: refused")
+    return data
+
+
+def model_file(folder: str | os.PathLike) -> Path:
+    """The real path of a run folder's model.keras, refused when it links out of the runs folder
+    or is not a regular file of at most MAX_MODEL_BYTES."""
+    path, base = _folder(Path(folder))
+    with _open_run_file(path, "model.keras", base):
+        pass
+    return _inside(path / "model.keras", base, f"{path.name}: model.keras")
+
+
 def delete_run(name: str, root: str | os.PathLike | None = None) -> None:
+    """Delete a run. A link (an alias of another run) is removed itself, never what it points to."""
     path = run_path(name, root)
+    if path.is_symlink():
+        path.unlink()
+        return
     if not path.is_dir():
         raise RunError(f"no run named {name}")
     # Rename first so a half-deleted folder is hidden from listings at once.
-    trash = path.parent / f".deleting-{name}-{os.urandom(3).hex()}"
+    trash = path.parent / f"{TRASH_PREFIX}{name}-{os.urandom(3).hex()}"
     os.replace(path, trash)
-    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)  # never follows links inside the run

@@ -46,16 +46,19 @@ def clear() -> None:
 
 
 def canvas_rgba(result) -> np.ndarray | None:
-    """The drawing as an (H, W, 4) uint8 RGBA array, or None when the canvas has sent nothing yet."""
+    """The drawing as an (H, W, 4) uint8 RGBA array, or None when the canvas has sent nothing yet.
+
+    The value comes from the browser, so a modified client can put any PNG there: it is decoded
+    by cnn_core's decode_image, which checks its size before decoding (never result.image_data,
+    which decodes whatever it gets). Raises ImageFormatError, with a message, for anything that
+    is not a drawing-sized image.
+    """
+    from cnn_core.preprocess import ImageFormatError, decode_image
+
     try:
-        image = result.image_data
-    except (ValueError, OSError, RuntimeError):  # a damaged data URL: treat as nothing drawn
+        data = result.image_bytes  # the data URL's base64 part, decoded
+    except (ValueError, TypeError, AttributeError):  # no ";base64," part, bad base64, not a string
+        raise ImageFormatError("the canvas sent a damaged image (not a base64 data URL)") from None
+    if data is None:
         return None
-    if image is None:
-        return None
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim not in (2, 3):
-        return None
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
-    return image
+    return decode_image(data)

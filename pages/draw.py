@@ -34,17 +34,17 @@ with left:
     st.button("Clear", key="draw_clear", on_click=drawing.clear, help="Empty the canvas.")
     st.caption("The canvas toolbar has undo ↶, redo ↷ and reset (bin). Edit (✎) lets you move or delete strokes.")
 
-rgba = drawing.canvas_rgba(result)
 with right:
     try:
         predictor = state.predictor(choice)
     except (ModelFileError, RunError) as e:
         st.error(f"Cannot load this model: {e}")
         st.stop()
-    if rgba is None:
-        st.info(HINT)
-        st.stop()
     try:
+        rgba = drawing.canvas_rgba(result)  # raises ImageFormatError for a hostile canvas value
+        if rgba is None:
+            st.info(HINT)
+            st.stop()
         prediction = predictor.predict(rgba)
     except EmptyCanvasError:
         st.info(HINT)

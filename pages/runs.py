@@ -107,7 +107,7 @@ elif ds is not None:
 
 st.subheader("Model file")
 d1, d2 = st.columns(2)
-d1.download_button("Download model (.keras)", data=info.model_path.read_bytes(), file_name=f"{name}.keras",
+d1.download_button("Download model (.keras)", data=lambda: runs.model_bytes(info), file_name=f"{name}.keras",
                    mime="application/octet-stream", key="runs_download", on_click="ignore")
 with d2:
     sure = st.checkbox(f"Yes, delete run {name} for good", key="runs_delete_sure")

@@ -46,7 +46,7 @@ def test_crash_mid_write_leaves_no_run(runs_dir, mnist):
         raise OSError("disk full")
 
     result = evaluate.evaluate(build_model(CFG), mnist.x_test[:50], mnist.y_test[:50])
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(RunError, match="cannot save run crashed in .*: disk full"):
         runs.save_run(runs_dir, "crashed", config=CFG, model_writer=broken_writer, history={}, evaluation=result,
                       state="finished", epochs_completed=1, train_seconds=1, data_source="", params=1)
     assert runs.scan_runs(runs_dir) == ([], [])
