@@ -20,9 +20,10 @@ from pathlib import Path
 
 from .config import PRESETS, ConfigError, TrainConfig, parse_filters, preset
 from .cost import shorten
+from .errors import UserError
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     pass
 
 
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         # answered in a fraction of a second, without TensorFlow's seconds and hundreds of MB.
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}[args.command](args)
-    except (UsageError, ConfigError, DataError, ModelFileError, RunError) as e:
+    except UserError as e:  # ConfigError, DataError, ModelFileError, RunError, UsageError, ...
         say(f"error: {e}")
         return 2
     except KeyboardInterrupt:

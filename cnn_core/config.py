@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import UserError
+
 DATASETS = ("mnist", "fashion_mnist")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -36,7 +38,7 @@ LIMITS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """An impossible or absurd hyperparameter. The message names the parameter and its range."""
 
     def __init__(self, parameter: str, message: str):
@@ -98,10 +100,12 @@ class TrainConfig:
                 side //= 2
         return side
 
-    def validate(self, n_available: int | None = None) -> "TrainConfig":
+    def validate(self, n_available: int | None = None, budget: bool = True) -> "TrainConfig":
         """Raise ConfigError for the first impossible or absurd value; return self when valid.
 
         n_available is the number of training digits in the chosen dataset, when known.
+        budget=False skips the training memory budget: for the records of models already trained
+        (the budget may have been lowered since; loading a model checks its own size).
         """
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("activation", self.activation, ACTIVATIONS)
@@ -147,9 +151,10 @@ class TrainConfig:
                 raise ConfigError("validation_split", f"{self.validation_split} of {n} digits leaves no validation digit")
             if n - n_val < 1:
                 raise ConfigError("validation_split", f"{self.validation_split} of {n} digits leaves no training digit")
-        from . import cost  # pure Python, no TensorFlow: the memory budget is checked before anything is built
+        if budget:
+            from . import cost  # pure Python, no TensorFlow: the memory budget is checked before anything is built
 
-        cost.check_memory(self)
+            cost.check_memory(self)
         return self
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte.gz",
     "y_train": "train-labels-idx1-ubyte.gz",
@@ -45,7 +47,7 @@ CLASS_NAMES = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(UserError, RuntimeError):
     """A dataset could not be found or read; the message says which file and what to do."""
 
 

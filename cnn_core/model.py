@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 from .config import IMAGE_SIZE, NUM_CLASSES, ConfigError, TrainConfig
+from .errors import UserError
 
 # Keras' layer-name counters and TensorFlow's graph building are not thread-safe:
 # every model is built and compiled under this lock (training itself runs unlocked).
@@ -17,7 +18,7 @@ MAX_MODEL_BYTES = 200 * 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024  # a model's config.json: ours are 5-15 KB
 
 
-class ModelFileError(ValueError):
+class ModelFileError(UserError, ValueError):
     """A model file that is missing, not a Keras model, unsafe, or not a 28x28 -> 10 classifier."""
 
 

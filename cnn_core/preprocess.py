@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
+from .errors import UserError
 from .files import open_regular
 
 SIZE = 28  # side of the output image
@@ -56,11 +57,11 @@ ERODE_TO = 0.17
 EMPTY_MESSAGE = "The canvas is empty: draw a digit"
 
 
-class ImageFormatError(ValueError):
+class ImageFormatError(UserError, ValueError):
     """An image (array, file or bytes) this module cannot use; the message says why (shape, size, damage)."""
 
 
-class EmptyCanvasError(ValueError):
+class EmptyCanvasError(UserError, ValueError):
     """Nothing drawn (or only a few stray specks): there is no digit to classify."""
 
     def __init__(self, message: str = EMPTY_MESSAGE):

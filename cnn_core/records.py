@@ -140,7 +140,7 @@ def _parse(raw: dict) -> JobRecord:
         raise TypeError("history must be an object")
     owner = raw.get("owner")
     return JobRecord(
-        job_id=str(raw["job_id"]), state=str(raw["state"]), config=TrainConfig.from_dict(raw["config"]).validate(),
+        job_id=str(raw["job_id"]), state=str(raw["state"]), config=TrainConfig.from_dict(raw["config"]).validate(budget=False),
         owner=owner if isinstance(owner, str) else None, started=str(raw["started"]),
         error=str(raw.get("error") or ""), epochs_completed=int(raw["epochs_completed"]), history=history,
     )

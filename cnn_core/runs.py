@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import LIMITS, NUM_CLASSES, TrainConfig
+from .errors import UserError
 from .files import UnsafeFileError, fsync_dir, open_regular
 from .model import MAX_MODEL_BYTES
 
@@ -44,7 +45,7 @@ MAX_TEST_DIGITS = 1_000_000  # rows of predictions.npz (MNIST's test set has 10,
 MAX_HISTORY_POINTS = 2_000_000  # per curve in history.json
 
 
-class RunError(ValueError):
+class RunError(UserError, ValueError):
     """A run name or folder that is invalid, missing or damaged."""
 
 
@@ -388,7 +389,7 @@ def _read_run_json(folder: Path, base: Path) -> dict:
 def _read_config(folder: Path, base: Path) -> TrainConfig:
     d = _read_json(folder, "config.json", base)
     try:
-        return TrainConfig.from_dict(d).validate()
+        return TrainConfig.from_dict(d).validate(budget=False)  # trained already: see validate
     except Exception as e:  # ConfigError, but also TypeError & co. for values of the wrong kind
         raise RunError(f"{folder.name}: config.json is damaged ({str(e)[:300]})") from None
 

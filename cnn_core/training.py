@@ -21,7 +21,8 @@ import numpy as np
 from . import data as data_mod
 from . import records
 from . import runs as runs_mod
-from .config import ConfigError, TrainConfig
+from .config import TrainConfig
+from .errors import UserError
 
 QUEUED, RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "queued", "running", "stopping", "finished", "stopped", "failed"
 ACTIVE_STATES = (QUEUED, RUNNING, STOPPING)
@@ -279,7 +280,7 @@ class TrainingJob:
                 self._train()
             finally:
                 manager._release()
-        except ConfigError as e:
+        except UserError as e:  # bad settings, data, a full disk: the message is for the learner as it is
             progress.update(state=FAILED, error=str(e), ended=time.monotonic())
         except Exception as e:  # the message is shown in the UI; the traceback goes to the log
             detail = traceback.format_exc(limit=3)

@@ -123,14 +123,18 @@ def test_safe_mode_refuses_lambda_layers(tmp_path):
 
 
 def _with_config(source, target, edit):
-    """A copy of the .keras archive `source` whose config.json went through edit(dict)."""
+    """A copy of the .keras archive `source` whose config.json went through edit(dict), or is
+    edit itself when it is a str (JSON too deep for json.dumps to write)."""
     with zipfile.ZipFile(source) as z:
         files = {name: z.read(name) for name in z.namelist()}
     import json
 
-    config = json.loads(files["config.json"])
-    edit(config)
-    files["config.json"] = json.dumps(config).encode()
+    if isinstance(edit, str):
+        files["config.json"] = edit.encode()
+    else:
+        config = json.loads(files["config.json"])
+        edit(config)
+        files["config.json"] = json.dumps(config).encode()
     with zipfile.ZipFile(target, "w") as z:
         for name, content in files.items():
             z.writestr(name, content)
@@ -199,14 +203,11 @@ def test_declared_sizes_cannot_hide_in_build_config_or_odd_values(tmp_path):
         path = _with_config(tmp_path / "m.keras", tmp_path / f"{edit.__name__}.keras", edit)
         with pytest.raises(ModelFileError, match=words):
             load_model(path)
-    nested = _with_config(tmp_path / "m.keras", tmp_path / "deep.keras",
-                          lambda c: c.update(config={"layers": [json_deep(10_000)]}))
+    nested = _with_config(tmp_path / "m.keras", tmp_path / "deep.keras", json_deep(10_000))
     with pytest.raises(ModelFileError, match="not a Keras model file"):
         check_declared_size(nested)
 
 
 def json_deep(n):
-    node = {}
-    for _ in range(n):
-        node = {"class_name": "Sequential", "config": {"layers": [node]}}
-    return node
+    """A model config of n Sequentials nested in each other, as JSON text."""
+    return '{"class_name": "Sequential", "config": {"layers": [' * n + "{}" + "]}}" * n
