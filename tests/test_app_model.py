@@ -80,6 +80,11 @@ def test_broken_run_choice_shows_an_error_not_a_traceback(runs_dir):
     at = open_model_page(chosen_model="no-such-run")
     assert not at.exception  # an unknown choice falls back to the default model
     assert at.selectbox(key="model_model").value == "__default__"
+    # ... and says so, naming the run (it was deleted, or its folder is gone).
+    assert [w.value for w in at.warning] == [
+        "The run **no-such-run** you were using was deleted; showing the default model."]
+    at.run()  # the default model is now the choice: no more warning
+    assert not at.warning and at.selectbox(key="model_model").value == "__default__"
 
 
 def test_figures_are_made_once_per_model_and_image(runs_dir, monkeypatch):

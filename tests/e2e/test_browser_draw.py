@@ -38,6 +38,8 @@ def test_drawn_digits_are_predicted(page):
 def test_canvas_toolbar_undo_and_reset(page):
     h.goto_page(page, "Draw")
     h.draw_strokes(page, h.DIGITS[7])
+    # The bar alone already reads 7: wait for the run of the last stroke before reading the preview.
+    h.wait_for_script_idle(page)
     expect(h.metric(page, "Prediction")).to_have_text("7")
     preview = h.image_with_caption(page, PREVIEW)
     before = preview.get_attribute("src")
