@@ -107,6 +107,13 @@ def test_a_stroke_reruns_only_the_canvas_and_prediction(app_server, browser):
         # The scribble flag and the softmax line come with that panel.
         h.draw_strokes(page, [[(60, 60), (220, 70), (70, 120), (210, 130), (60, 180), (220, 190), (70, 240)]])
         expect(page.get_by_text("add up to 100%")).to_be_visible()
+        # A dot is flagged, the model's guess and its bars still shown.
+        h.button(page, "Clear").click()
+        expect(h.metric(page, "Prediction")).to_have_count(0)
+        h.draw_strokes(page, [[(140, 140), (143, 142)]])
+        expect(page.get_by_text("That does not look like a digit")).to_be_visible()
+        expect(h.metric(page, "Prediction")).to_be_visible()
+        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(1)
         h.expect_no_errors(page)
     finally:
         page.context.close()
