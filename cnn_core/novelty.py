@@ -4,7 +4,8 @@ A classifier ends in a softmax: ten probabilities that always sum to 1. It has n
 "none of these", so a dot or a scribble still gets a digit, often with 90% confidence. These
 checks look at the drawing itself, after the MNIST-style preprocessing (strokes normalised to
 MNIST's width, the drawing scaled to 20 px and centred), and flag what no MNIST digit looks
-like: filled areas, many small pieces, many loops, far too much or too little ink. The model's
+like: filled areas, many small pieces, many loops, many strokes side by side, far too much
+or too little ink. The model's
 own doubt (a low top probability) counts too.
 
 Each threshold sits at the far tail of what MNIST's digits show (measured on the 10,000 test
@@ -25,6 +26,7 @@ INK = 0.5  # a pixel is ink when at least half bright
 MAX_THICKNESS = 5.0  # px from the deepest ink pixel to the background (MNIST: 99.9% <= 5)
 MAX_THICK_SHARE = 0.15  # share of the ink 3 px or more inside a stroke: a filled area (MNIST: 99.6% <= 0.15)
 MAX_HOLES = 4  # closed loops (an 8 has two; MNIST: 99.9% <= 4)
+MAX_LAYERS = 4  # strokes met by one straight row or column of pixels (a 3 or an 8: three; MNIST: 99.9% <= 4)
 MIN_MAIN_PIECE = 0.5  # the largest piece's share of the ink, when in pieces (MNIST: 99.9% >= 0.5)
 INK_RANGE = (0.03, 0.30)  # mean brightness of the 28x28 image (MNIST: 99.9% within)
 MIN_CONFIDENCE = 0.5  # the model's top probability (MNIST: 99.9% of test digits above)
@@ -50,8 +52,12 @@ def signals(image28: np.ndarray, probabilities: np.ndarray) -> dict:
     # Holes: background regions (4-connected, as the ink is 8-connected) not touching the border.
     background, n_background = ndi.label(~ink)
     outside = np.unique(np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]]))
+    # Layers: runs of ink along each row and each column (a zigzag stacks many strokes).
+    starts_down = (ink[1:, :] & ~ink[:-1, :]).sum(axis=0) + ink[0, :]
+    starts_across = (ink[:, 1:] & ~ink[:, :-1]).sum(axis=1) + ink[:, 0]
     return {
         "ink": float(x.mean()),
+        "layers": int(max(starts_down.max(), starts_across.max())),
         "thickness": float(depth.max()),
         "thick_share": float((depth >= 3).sum() / max(1, ink.sum())),
         "pieces": int(n_pieces),
@@ -69,6 +75,7 @@ def looks_like_digit(image28: np.ndarray, probabilities: np.ndarray) -> Verdict:
         (s["pieces"] >= 2 and s["main_piece"] < MIN_MAIN_PIECE, "it is in several small pieces"),
         (s["thickness"] > MAX_THICKNESS or s["thick_share"] > MAX_THICK_SHARE, "it is a filled shape, not strokes"),
         (s["holes"] > MAX_HOLES, "it has too many loops"),
+        (s["layers"] > MAX_LAYERS, "it has too many strokes side by side"),
         (s["ink"] > INK_RANGE[1], "it is far too much ink for a digit"),
         (s["confidence"] < MIN_CONFIDENCE, "the model cannot decide between digits"),
     ]
