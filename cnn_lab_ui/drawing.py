@@ -1,25 +1,67 @@
-"""The Draw page's canvas: its value in session state, clearing it, and reading the RGBA image.
+"""The Draw page's canvas: its value in session state, clearing it, keeping it, and reading the RGBA image.
 
 streamlit-drawable-canvas 0.13 (a components-v2 component) keeps its value in
 st.session_state["canvas"] as {"drawing": {"raw": <Fabric.js JSON>, "data": <PNG data URL>
 or None}, "backgroundFit": None}; st_canvas(...).image_data decodes "data". Tests (and the
 Clear button) put such a value there themselves: `canvas_value(rgba)` builds one.
+
+Session-state keys (not widgets):
+  draw_clears   how many times Clear was pressed (picks the background spelling, see BACKGROUNDS)
+  draw_kept     the canvas value after the latest stroke: Streamlit drops a widget's value when
+                its page is left, so the drawing is kept here and put back on return
+  draw_initial  the Fabric.js JSON the canvas was (re)opened with; constant while drawing, since
+                the component reloads its drawing (and loses its undo history) when it changes
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
 
 CANVAS_KEY = "canvas"
+KEPT_KEY = "draw_kept"
+INITIAL_KEY = "draw_initial"
+CLEARS_KEY = "draw_clears"
 SIZE = 280
 STROKE = "#FFFFFF"
 # Two spellings of black: switching between them changes the canvas' initial drawing, which
 # makes the component reload it, i.e. empty the canvas (see Clear), without changing its key.
 BACKGROUNDS = ("#000000", "#000")
+
+# streamlit-drawable-canvas 0.13 lays its toolbar (undo, redo, edit, reset) over the top right
+# corner of the drawing square, invisible until the mouse has hovered the canvas for 0.1 s: a
+# press there right after entering, or any touch, lands on the toolbar and draws nothing. The
+# component has no option to move it, and its DOM lives in a shadow root that the page's CSS
+# cannot reach; so this tiny component (Streamlit's own way to run JavaScript in the page) adds
+# one style rule inside that shadow root: the toolbar sits below the canvas, always visible.
+TOOLBAR_CSS = (".dc-root > .dc-toolbar { position: static !important; opacity: 1 !important; "
+               "top: auto !important; padding: 0.4rem 0 0 !important; transition: none !important; }")
+_TOOLBAR_JS = """
+export default function ({ data }) {
+  // Every isolated component's shadow root gets the rule; it only matches the canvas' toolbar.
+  const patch = () => {
+    for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+      const root = host.shadowRoot;
+      if (root && !root.querySelector('style[data-toolbar-below]')) {
+        const style = document.createElement('style');
+        style.setAttribute('data-toolbar-below', '');
+        style.textContent = data.css;
+        root.appendChild(style);
+      }
+    }
+  };
+  patch();
+  // The canvas may mount after this component, and a shadow root is attached after its host
+  // enters the page (which a MutationObserver on the page cannot see): check every 50 ms.
+  const timer = setInterval(patch, 50);
+  return () => clearInterval(timer);
+}
+"""
+_toolbar_below = st.components.v2.component("cnn_lab.canvas_toolbar_below", js=_TOOLBAR_JS)
 
 
 def canvas_value(rgba: np.ndarray | None, objects: list | None = None) -> dict:
@@ -36,13 +78,39 @@ def canvas_value(rgba: np.ndarray | None, objects: list | None = None) -> dict:
 
 
 def background() -> str:
-    return BACKGROUNDS[st.session_state.get("draw_clears", 0) % 2]
+    return BACKGROUNDS[st.session_state.get(CLEARS_KEY, 0) % 2]
 
 
 def clear() -> None:
     """on_click of the Clear button: empty the canvas now (the component reloads its empty drawing)."""
-    st.session_state["draw_clears"] = st.session_state.get("draw_clears", 0) + 1
+    st.session_state[CLEARS_KEY] = st.session_state.get(CLEARS_KEY, 0) + 1
     st.session_state[CANVAS_KEY] = canvas_value(None)
+    st.session_state.pop(KEPT_KEY, None)
+    st.session_state.pop(INITIAL_KEY, None)
+
+
+def canvas(brush: int):
+    """The drawing canvas (white on black, SIZE x SIZE, freehand), its toolbar below it; the st_canvas result.
+
+    Coming back to the page, the drawing made before leaving is put back: on the canvas (as its
+    initial drawing) and in the widget's value (so it is read at once, before any new stroke).
+    """
+    from streamlit_drawable_canvas import st_canvas
+
+    kept = st.session_state.get(KEPT_KEY)
+    if CANVAS_KEY not in st.session_state and kept is not None:
+        st.session_state[CANVAS_KEY] = kept
+        st.session_state[INITIAL_KEY] = kept["drawing"]["raw"]
+    result = st_canvas(
+        stroke_width=brush, stroke_color=STROKE, background_color=background(), height=SIZE, width=SIZE,
+        drawing_mode="freedraw", return_image_data=True, initial_drawing=st.session_state.get(INITIAL_KEY),
+        key=CANVAS_KEY,
+    )
+    _toolbar_below(data={"css": TOOLBAR_CSS}, key="canvas_toolbar_below")
+    value = st.session_state.get(CANVAS_KEY)
+    if value is not None and value.get("drawing"):
+        st.session_state[KEPT_KEY] = {"drawing": dict(value["drawing"]), "backgroundFit": None}
+    return result
 
 
 def canvas_rgba(result) -> np.ndarray | None:
@@ -62,3 +130,26 @@ def canvas_rgba(result) -> np.ndarray | None:
     if data is None:
         return None
     return decode_image(data)
+
+
+class Reading(NamedTuple):
+    prediction: object  # cnn_core.inference.Prediction
+    verdict: object  # cnn_core.novelty.Verdict
+
+
+def read(predictor, rgba: np.ndarray) -> Reading:
+    """The model's prediction for the drawing, and whether the drawing looks like a digit at all.
+
+    Raises EmptyCanvasError (nothing drawn) and ImageFormatError like Predictor.predict.
+    """
+    from cnn_core import novelty
+
+    prediction = predictor.predict(rgba)
+    return Reading(prediction, novelty.looks_like_digit(prediction.image, prediction.probabilities))
+
+
+def softmax_note(probabilities: np.ndarray) -> str:
+    """The line under the probability bars: they always add up to 100%, whatever was drawn."""
+    return (f"The ten bars add up to {float(np.sum(probabilities)):.0%}, always: the last layer (softmax) shares "
+            "all of the model's belief among the ten classes, even for a drawing that is none of them. "
+            "So a high confidence means \"more like this class than the others\", not \"surely a digit\".")

@@ -13,11 +13,16 @@ def model_selector(key: str, label: str = "Model") -> str:
 
     The choice is shared by the Model and Draw pages and survives page changes (it lives in
     the non-widget key `chosen_model`; the Train page sets it to a run that just finished).
+    When the chosen run no longer exists, a warning says so and the default model is chosen.
     """
     choices, labels = state.model_choices()
     chosen = state.chosen_model()
     if chosen not in choices:
+        # The run was deleted (on the Runs page, by someone else, by hand): say so, never switch silently.
+        st.warning(f"The run **{chosen}** you were using was deleted; showing the default model.",
+                   icon=":material/delete:")
         chosen = state.DEFAULT
+        state.choose_model(chosen)
     if st.session_state.get(key) != chosen:
         st.session_state[key] = chosen
 

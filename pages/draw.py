@@ -2,12 +2,13 @@
 
 Widget keys: canvas (st_canvas: freedraw, white on black, 280x280, return_image_data=True),
 draw_brush (brush width), draw_clear ("Clear"), draw_model (model selector).
-Session state: last_drawing (the preprocessed 28x28 image, for the Model page), draw_clears.
+Session state: last_drawing (the preprocessed 28x28 image, for the Model page), and the
+canvas' own keys (see cnn_lab_ui.drawing): the drawing is kept when the page is left.
 The prediction is shown as st.metric "Prediction" (the digit) and st.metric "Confidence".
+The canvas and the prediction are one fragment: a stroke reruns only them.
 """
 
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 import cnn_lab_ui
 from cnn_core.data import CLASS_NAMES
@@ -21,47 +22,62 @@ cnn_lab_ui.use_app_navigation()
 HINT = ("Draw one digit (0–9) on the black square, as large as you like. "
         "The prediction appears as soon as you lift the pen.")
 
-st.title("Draw a digit")
-choice = widgets.model_selector("draw_model")
-left, right = st.columns([1, 1], gap="large")
-with left:
-    brush = st.slider("Brush width", 6, 40, 20, key="draw_brush", persist_state="session")
-    result = st_canvas(
-        stroke_width=brush, stroke_color=drawing.STROKE, background_color=drawing.background(),
-        height=drawing.SIZE, width=drawing.SIZE, drawing_mode="freedraw", return_image_data=True,
-        key=drawing.CANVAS_KEY,
-    )
-    st.button("Clear", key="draw_clear", on_click=drawing.clear, help="Empty the canvas.")
-    st.caption("The canvas toolbar has undo ↶, redo ↷ and reset (bin). Edit (✎) lets you move or delete strokes.")
 
-with right:
+def show_prediction(choice: str, result) -> None:
     try:
         predictor = state.predictor(choice)
-    except (ModelFileError, RunError) as e:
+    except RunError as e:
+        if choice not in state.model_choices()[0]:
+            st.rerun()  # deleted while this page was open: the whole page (its model selector) says so
         st.error(f"Cannot load this model: {e}")
-        st.stop()
+        return
+    except ModelFileError as e:
+        st.error(f"Cannot load this model: {e}")
+        return
     try:
-        rgba = drawing.canvas_rgba(result)  # raises ImageFormatError for a hostile canvas value
+        rgba = drawing.canvas_rgba(result)  # ImageFormatError for a hostile canvas value, checked before decoding
         if rgba is None:
             st.info(HINT)
-            st.stop()
-        prediction = predictor.predict(rgba)
+            return
+        reading = drawing.read(predictor, rgba)
     except EmptyCanvasError:
         st.info(HINT)
-        st.stop()
+        return
     except ImageFormatError as e:
         st.error(f"Cannot read the canvas image: {e}")
-        st.stop()
+        return
+    prediction = reading.prediction
     st.session_state["last_drawing"] = prediction.image
     names = CLASS_NAMES[state.model_dataset_name(choice, predictor)]
     if names != CLASS_NAMES["mnist"]:
         st.warning("This model was trained on Fashion-MNIST: it reads clothes, not digits. "
                    "Pick an MNIST model above to read digits.")
+    elif not reading.verdict.is_digit:
+        st.warning(f"**That does not look like a digit** ({reading.verdict.reason}). The model still picks "
+                   f"the closest of its ten classes, so read {names[prediction.digit]} as a guess, not an answer.",
+                   icon=":material/help:")
     m1, m2 = st.columns(2)
     m1.metric("Prediction", names[prediction.digit])
     m2.metric("Confidence", f"{prediction.confidence:.1%}")
     st.altair_chart(charts.probabilities_chart(prediction.probabilities, names), width="stretch")
+    st.caption(drawing.softmax_note(prediction.probabilities))
     st.image(widgets.enlarge(prediction.image, 8), width=224, caption=(
         "What the model saw: your drawing cropped, scaled to 20×20 px and centred by its centre of mass in "
         "a 28×28 image, like every MNIST digit (enlarged 8×, one square = one pixel)."))
     st.page_link("pages/model.py", label="See the feature maps of this drawing", icon=":material/search_insights:")
+
+
+@st.fragment
+def canvas_and_prediction(choice: str) -> None:
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        brush = st.slider("Brush width", 6, 40, 20, key="draw_brush", persist_state="session")
+        result = drawing.canvas(brush)
+        st.button("Clear", key="draw_clear", on_click=drawing.clear, help="Empty the canvas.")
+        st.caption("Under the canvas: undo ↶, redo ↷, edit ✎ (move or delete strokes) and reset (bin).")
+    with right:
+        show_prediction(choice, result)
+
+
+st.title("Draw a digit")
+canvas_and_prediction(widgets.model_selector("draw_model"))

@@ -65,32 +65,39 @@ for layer in inspect.conv_layers(model):
     st.image(pictures.filters_png(key, model, layer, start, stop, mode if n_in > 1 else "mean"),
              caption=f"{layer}: filters {start}–{stop - 1} of {n_out}{note}")
 
+
+@st.fragment
+def feature_maps(choice: str, predictor, key: str, types: dict) -> None:
+    """One image's feature maps: a fragment, so picking another image or count reruns only this part."""
+    source = st.radio("Image", ["A test digit", "My latest drawing"], horizontal=True, key="model_fmap_source")
+    if source == "A test digit":
+        try:
+            ds = state.dataset(state.model_dataset_name(choice, predictor))
+        except DataError as e:
+            st.error(str(e))
+            return
+        n = len(ds.x_test)
+        index = st.number_input(f"Test digit number (0–{n - 1})", 0, n - 1, 0, key="model_digit_index")
+        image = ds.x_test[index].astype(np.float32) / 255.0
+        what = f"test digit #{index}, labelled {ds.class_names[ds.y_test[index]]}"
+    else:
+        image = st.session_state.get("last_drawing")
+        if image is None:
+            st.info("No drawing yet: draw a digit on the Draw page, then come back.")
+            st.page_link("pages/draw.py", label="Draw a digit", icon=":material/draw:")
+            return
+        what = "your latest drawing, as the model saw it"
+    count = st.slider("Maps shown per layer", 4, 64, 16, step=4, key="model_fmap_count")
+    guess = predictor.predict_image(image)
+    st.image(widgets.enlarge(image, 5), width=140,
+             caption=f"Input: {what}. The model reads {guess.digit} ({guess.confidence:.1%}).")
+    with st.spinner("Computing feature maps…"):
+        maps = pictures.feature_maps_png(key, predictor.model, np.asarray(image, np.float32).reshape(28, 28), count)
+    for layer, (png, (h, w, c)) in maps.items():
+        st.image(png, caption=f"{layer} ({types[layer]}): output {h}×{w}×{c}, first {min(count, c)} of {c} maps")
+
+
 st.header("Feature maps")
 st.markdown("What each convolution and pooling layer outputs for one image: one small image per filter, "
             "**bright** where the filter found its pattern, dark where it did not.")
-source = st.radio("Image", ["A test digit", "My latest drawing"], horizontal=True, key="model_fmap_source")
-if source == "A test digit":
-    try:
-        ds = state.dataset(state.model_dataset_name(choice, predictor))
-    except DataError as e:
-        st.error(str(e))
-        st.stop()
-    n = len(ds.x_test)
-    index = st.number_input(f"Test digit number (0–{n - 1})", 0, n - 1, 0, key="model_digit_index")
-    image = ds.x_test[index].astype(np.float32) / 255.0
-    what = f"test digit #{index}, labelled {ds.class_names[ds.y_test[index]]}"
-else:
-    image = st.session_state.get("last_drawing")
-    if image is None:
-        st.info("No drawing yet: draw a digit on the Draw page, then come back.")
-        st.page_link("pages/draw.py", label="Draw a digit", icon=":material/draw:")
-        st.stop()
-    what = "your latest drawing, as the model saw it"
-count = st.slider("Maps shown per layer", 4, 64, 16, step=4, key="model_fmap_count")
-guess = predictor.predict_image(image)
-st.image(widgets.enlarge(image, 5), width=140,
-         caption=f"Input: {what}. The model reads {guess.digit} ({guess.confidence:.1%}).")
-with st.spinner("Computing feature maps…"):
-    maps = pictures.feature_maps_png(key, model, np.asarray(image, np.float32).reshape(28, 28), count)
-for layer, (png, (h, w, c)) in maps.items():
-    st.image(png, caption=f"{layer} ({types[layer]}): output {h}×{w}×{c}, first {min(count, c)} of {c} maps")
+feature_maps(choice, predictor, key, types)

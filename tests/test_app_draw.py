@@ -138,3 +138,47 @@ def test_a_run_with_an_unknown_dataset_in_its_record_still_reads_digits(runs_dir
     at.switch_page("pages/draw.py").run()
     assert not at.exception, at.exception
     assert prediction(at) in range(10)
+
+
+def _dot() -> np.ndarray:
+    """One tap of the default brush in the middle of the canvas (white on black)."""
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    yy, xx = np.mgrid[:280, :280]
+    canvas[(yy - 140) ** 2 + (xx - 140) ** 2 <= 10 ** 2, :3] = 255
+    return canvas
+
+
+def test_the_bars_say_softmax_sums_to_one_and_a_dot_is_not_a_digit(runs_dir, mnist):
+    drawing = make_drawings(mnist.x_test[:1], mnist.y_test[:1], 1, seed=3)[0]
+    at = open_draw(to_canvas_style(_ink(drawing.rgba), "white-on-black"))
+    assert any("add up to 100%" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert not any("does not look like a digit" in w.value for w in at.warning), "a real 7 is a digit"
+    at = open_draw(_dot())
+    warnings = [w.value for w in at.warning]
+    assert any("That does not look like a digit" in w and "filled shape" in w for w in warnings), warnings
+    # The model's answer is still shown, with its bars and the softmax line, worded as a guess.
+    assert prediction(at) in range(10) and at.get("vega_lite_chart")
+    assert any("as a guess" in w for w in warnings)
+    assert any("add up to 100%" in c.value for c in at.caption)
+
+
+def test_a_deleted_run_is_named_not_silently_replaced(runs_dir, train_runs, mnist):
+    import shutil
+
+    from cnn_core.config import TrainConfig
+
+    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
+                               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+    shutil.copytree(folder, runs_dir)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["chosen_model"] = names[0]
+    at.switch_page("pages/draw.py").run()
+    assert at.selectbox(key="draw_model").value == names[0] and not at.warning
+    shutil.rmtree(runs_dir / names[0])  # deleted elsewhere (the Runs page, another session, by hand)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="draw_model").value == "__default__"
+    warnings = [w.value for w in at.warning]
+    assert any(f"The run **{names[0]}** you were using was deleted; showing the default model" in w
+               for w in warnings), warnings

@@ -80,3 +80,36 @@ def test_broken_run_choice_shows_an_error_not_a_traceback(runs_dir):
     at = open_model_page(chosen_model="no-such-run")
     assert not at.exception  # an unknown choice falls back to the default model
     assert at.selectbox(key="model_model").value == "__default__"
+    # ... and says so, naming the run (it was deleted, or its folder is gone).
+    assert [w.value for w in at.warning] == [
+        "The run **no-such-run** you were using was deleted; showing the default model."]
+    at.run()  # the default model is now the choice: no more warning
+    assert not at.warning and at.selectbox(key="model_model").value == "__default__"
+
+
+def test_figures_are_made_once_per_model_and_image(runs_dir, monkeypatch):
+    """Reruns for the same model and image reuse the pictures: counted at the real plotting functions."""
+    from cnn_core import inspect, plots
+    from cnn_lab_ui import pictures
+
+    pictures.filters_png.clear()
+    pictures.feature_maps_png.clear()
+    made = {"filters": 0, "maps": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            made[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(plots, "filter_grid", counting("filters", plots.filter_grid))
+    monkeypatch.setattr(inspect, "feature_maps", counting("maps", inspect.feature_maps))
+    at = open_model_page()
+    first = dict(made)
+    assert first["filters"] >= 2 and first["maps"] == 1, first  # one grid per conv layer, one image
+    at.radio(key="model_filter_input").set_value("channel 0").run()  # conv2's grid changes, not the maps
+    at.radio(key="model_filter_input").set_value("mean").run()  # back: nothing new to draw
+    at.number_input(key="model_digit_index").set_value(1).run()  # another image: its maps only
+    at.number_input(key="model_digit_index").set_value(0).run()  # digit 0 again: cached
+    assert not at.exception
+    assert made == {"filters": first["filters"] + 1, "maps": 2}, made

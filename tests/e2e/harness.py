@@ -486,3 +486,30 @@ DIGITS = {
     0: [circle(140, 140, 65, 95, 28)],
     7: [[(75, 55), (205, 55)], [(205, 55), (120, 240)]],
 }
+
+
+# --- what the browser asks the server to run ---------------------------------------------
+
+def record_reruns(page: Page) -> list[str]:
+    """Record every script run the page asks for, as it asks: the fragment's id for a run of one
+    fragment, "" for a run of the whole page. Call before the page opens its websocket (goto)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    requests: list[str] = []
+
+    def on_frame(payload) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            msg = BackMsg.FromString(bytes(payload))
+            if msg.WhichOneof("type") == "rerun_script":
+                requests.append(msg.rerun_script.fragment_id)
+
+    page.on("websocket", lambda ws: ws.on("framesent", on_frame))
+    return requests
+
+
+def box(locator: Locator) -> dict:
+    """The element's bounding box on the page (it must be visible)."""
+    expect(locator).to_be_visible()
+    found = locator.bounding_box()
+    assert found, f"{locator} has no bounding box"
+    return found
