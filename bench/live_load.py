@@ -20,7 +20,7 @@ Sections (all on 127.0.0.1, each with its own fresh `streamlit run app.py`; --on
 Everything waits with a timeout under one global deadline (--deadline); the script stops the
 servers it started (their own process groups) and the worker pools it made, nothing else.
 
-Usage: python bench/live_load.py [--quick] [--only watched,learners,strokes,memory,first-page]
+Usage: python bench/live_load.py [--quick] [--only first-page,watched,learners,strokes,memory]
        [--limit N] [--deadline SECONDS] [--keep DIR]
 Exit status 0 when every figure meets its target, 1 otherwise.
 """
@@ -50,7 +50,7 @@ sys.path.insert(0, str(_common.ROOT / "tests" / "e2e"))
 import harness as h  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-SECTIONS = ("watched", "learners", "strokes", "memory", "first-page")
+SECTIONS = ("first-page", "watched", "learners", "strokes", "memory")
 HOME_TITLE = h.PAGES["Home"]
 
 
