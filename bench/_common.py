@@ -24,3 +24,62 @@ def machine() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+# --- process memory and simple statistics (bench/live_load.py) ----------------------------
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of one process (VmRSS in /proc/PID/status), in MiB; None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None  # a zombie has no VmRSS
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children...), from the parent pids in /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # after "(comm)": state, ppid, ...
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def tree_rss_mb(pid: int) -> tuple[float, float, int]:
+    """(the process' RSS, the sum of its descendants' RSS, how many descendants) in MiB."""
+    kids = [r for r in (rss_mb(c) for c in descendants(pid)) if r is not None]
+    return rss_mb(pid) or 0.0, sum(kids), len(kids)
+
+
+def percentile(values, q: float) -> float:
+    """The q-th percentile (0..100), linear between the closest ranks."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = (len(s) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
