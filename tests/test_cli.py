@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnn_core import records
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -242,7 +244,7 @@ def test_a_second_ctrl_c_quits_without_saving(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
     assert out.strip() == ""  # no JSON result
-    from cnn_core import runs
+    from cnn_core import records, runs
 
     assert runs.scan_runs(tmp_path) == ([], [])  # no run, and nothing half-written that lists as damaged
 
@@ -402,6 +404,7 @@ def test_a_disk_that_fills_up_while_training_gives_one_line_naming_the_folder(tm
         line = err.strip().splitlines()[-1]
         assert line.startswith(f"error: training failed: not enough disk space in {mount / 'runs'}"), err
         assert "needs about" in line and len(err.strip().splitlines()) <= 3
-        assert [p.name for p in (mount / "runs").iterdir()] == []  # no half-written run, no temporary folder
+        # No half-written run, no temporary folder; only the failed job's hidden record (see records.py).
+        assert [p.name for p in (mount / "runs").iterdir() if p.name != records.FOLDER] == []
     finally:
         subprocess.run(["umount", str(mount)], check=True)
