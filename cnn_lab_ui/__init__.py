@@ -1,10 +1,10 @@
 """Helpers for CNN Lab's Streamlit pages: shared cached resources, widget helpers and charts.
 
 Pages stay short scripts; anything reused by two pages, or fiddly (caching, session state
-that must survive page changes, chart building), lives here. No TensorFlow at import time.
+that must survive page changes, chart building), lives here. No TensorFlow at import time,
+and no Streamlit either: training workers are spawned from the server, whose main module
+(cnn_lab_ui.serve) each worker imports again, and they need neither.
 """
-
-import streamlit as st
 
 
 def use_app_navigation() -> None:
@@ -16,6 +16,7 @@ def use_app_navigation() -> None:
     without app.py: no page config, and a sidebar listing raw file names. Here the page
     switches Streamlit to app.py's navigation for good and reruns (same URL, same page).
     """
+    import streamlit as st
     from streamlit import config
     from streamlit.runtime.pages_manager import PagesManager
 
