@@ -20,8 +20,8 @@ A contrast, "why A and not B", is the signed map of the score logit_A - logit_B.
 is linear in the score, so it equals map(A) - map(B): positive where the pixels favour A over B,
 negative where they favour B.
 
-The compiled functions (one per method, any batch size) are traced once, when an Explainer is
-made, like inference.Predictor's forward pass.
+The compiled functions (one per method, any batch size) are traced once per Explainer, on each
+method's first use, then reused like inference.Predictor's forward pass.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from .config import IMAGE_SIZE, NUM_CLASSES
 from .errors import UserError
 from .evaluate import confusion_matrix
-from .inference import IMAGE_SHAPES, Prediction, Predictor, _as_model_input
-from .model import BUILD_LOCK
+
+# TensorFlow is imported where it is used: the CLI checks --method and --target with this module
+# before paying TensorFlow's seconds of start-up.
 
 METHODS = {
     "gradcam": "Grad-CAM: which regions of the last convolution's feature maps speak for the class",
@@ -86,8 +86,8 @@ class Attack:
     epsilon: float
     image: np.ndarray  # (28, 28) the perturbed image, in [0, 1]
     perturbation: np.ndarray  # (28, 28) image - original, every entry within [-epsilon, epsilon]
-    prediction: Prediction  # of the perturbed image
-    original: Prediction
+    prediction: "Prediction"  # inference.Prediction of the perturbed image
+    original: "Prediction"
 
 
 def check_class(k, what: str = "class") -> int:
@@ -109,6 +109,8 @@ def check_method(method: str) -> str:
 
 def _one_image(image) -> np.ndarray:
     """(28, 28[, 1]) uint8 or float image -> (1, 28, 28, 1) float32 in [0, 1]."""
+    from .inference import IMAGE_SHAPES, _as_model_input
+
     image = np.asarray(image)
     if image.shape not in IMAGE_SHAPES:
         raise ExplainError(f"expected a (28, 28) or (28, 28, 1) image, got shape {image.shape}")
@@ -116,6 +118,8 @@ def _one_image(image) -> np.ndarray:
 
 
 def _as_batch(images) -> np.ndarray:
+    from .inference import IMAGE_SHAPES, _as_model_input
+
     images = np.asarray(images)
     if images.ndim < 1 or images.shape[1:] not in IMAGE_SHAPES:
         raise ExplainError(f"expected (N, 28, 28) or (N, 28, 28, 1) images, got shape {images.shape}")
@@ -143,6 +147,8 @@ class Explainer:
     """
 
     def __init__(self, source):
+        from .inference import Predictor
+
         self.predictor = source if isinstance(source, Predictor) else Predictor(source)
         model = self.predictor.model
         self.model = model
@@ -155,22 +161,33 @@ class Explainer:
         # CNN Lab's models are chains (see model.py): running the layers one by one gives the
         # feature maps as a tensor the tape sees on the way to the score.
         self._body = model.layers[:-1] if self._dense_head else model.layers
-        spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)
-        weights_spec = tf.TensorSpec([None, NUM_CLASSES], tf.float32)
-        with BUILD_LOCK:  # tracing is graph building: not thread-safe (see model.py)
-            self._fns = {
-                "gradient": tf.function(self._gradient).get_concrete_function(spec, weights_spec),
-                "smoothgrad": tf.function(self._smoothgrad).get_concrete_function(spec, weights_spec),
-                "gradxinput": tf.function(self._gradxinput).get_concrete_function(spec, weights_spec),
-                "fgsm": tf.function(self._fgsm).get_concrete_function(
-                    spec, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.float32)),
-            }
-            if self._feature_layer is not None:
-                self._fns["gradcam"] = tf.function(self._gradcam).get_concrete_function(spec, weights_spec)
+        self._geometry = _geometry(model.layers, self._feature_layer)
+        self._fns = {}  # name -> its concrete function, traced on first use, then reused for every call
+
+    def _compiled(self, name: str):
+        """The compiled function of a method (or "fgsm"), traced once per Explainer on its first use:
+        a page that only shows one method does not pay for tracing the others (~0.5-2 s each)."""
+        import tensorflow as tf
+
+        from .model import BUILD_LOCK
+
+        fn = self._fns.get(name)
+        if fn is None:
+            images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)
+            second = {"fgsm": (tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.float32))}.get(
+                name, (tf.TensorSpec([None, NUM_CLASSES], tf.float32),))
+            with BUILD_LOCK:  # tracing is graph building: not thread-safe (see model.py)
+                fn = self._fns.get(name)  # another thread may have traced it meanwhile
+                if fn is None:
+                    fn = tf.function(getattr(self, "_" + name)).get_concrete_function(images, *second)
+                    self._fns[name] = fn
+        return fn
 
     # --- the compiled parts: x (N, 28, 28, 1), w (N, 10); the score is sum(logits * w) per image ---
 
     def _logits(self, x, with_features: bool = False):
+        import tensorflow as tf
+
         h, features = x, None
         for layer in self._body:
             h = layer(h, training=False)
@@ -184,6 +201,8 @@ class Explainer:
         return (logits, features) if with_features else logits
 
     def _input_gradient(self, x, w):
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             tape.watch(x)
             score = tf.reduce_sum(self._logits(x) * w)  # images are independent: one sum, per-image gradients
@@ -196,6 +215,8 @@ class Explainer:
         return (self._input_gradient(x, w) * x)[..., 0]
 
     def _smoothgrad(self, x, w):
+        import tensorflow as tf
+
         n = tf.shape(x)[0]
         noisy = tf.repeat(x, SMOOTH_SAMPLES, axis=0)
         # Stateless noise with a fixed seed: the same image always gets the same map.
@@ -204,15 +225,18 @@ class Explainer:
         return tf.reduce_mean(tf.reshape(g, [n, SMOOTH_SAMPLES, IMAGE_SIZE, IMAGE_SIZE]), axis=1)
 
     def _gradcam(self, x, w):
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             logits, features = self._logits(x, with_features=True)
             score = tf.reduce_sum(logits * w)
         grads = tape.gradient(score, features)  # (N, h, w, k)
         alpha = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)  # each feature map's importance
-        cam = tf.reduce_sum(alpha * features, axis=-1, keepdims=True)  # (N, h, w, 1), signed
-        return tf.image.resize(cam, [IMAGE_SIZE, IMAGE_SIZE], method="bilinear")[..., 0]
+        return tf.reduce_sum(alpha * features, axis=-1)  # (N, h, w), signed; upsampled by _upsample
 
     def _fgsm(self, x, labels, epsilon):
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, self._logits(x))
@@ -227,21 +251,35 @@ class Explainer:
 
     def methods(self) -> list[str]:
         """The methods this model supports (Grad-CAM needs a conv layer)."""
-        return [m for m in METHODS if m in self._fns]
+        return [m for m in METHODS if m != "gradcam" or self.has_conv]
 
-    def _check_can(self, method: str) -> None:
+    def check_can(self, method: str) -> None:
         check_method(method)
-        if method not in self._fns:
+        if method == "gradcam" and not self.has_conv:
             raise ExplainError("Grad-CAM needs a convolution layer and this model has none (it looks at the "
                                "whole image at once, with no feature maps to weigh); use the 'gradient' or "
                                "'smoothgrad' method instead")
 
     def signed_maps(self, images, weights, method: str) -> np.ndarray:
         """(N, 28, 28) float32 signed maps of the scores sum(logits * weights) for a batch."""
-        self._check_can(method)
+        import tensorflow as tf
+
+        self.check_can(method)
         x = _as_batch(images)
         w = np.asarray(weights, np.float32).reshape(len(x), NUM_CLASSES)
-        return self._fns[method](tf.constant(x), tf.constant(w)).numpy()
+        maps = self._compiled(method)(tf.constant(x), tf.constant(w)).numpy()
+        return self._upsample(maps) if method == "gradcam" else maps
+
+    def _upsample(self, maps: np.ndarray) -> np.ndarray:
+        """Feature maps (N, h, w) -> (N, 28, 28), bilinear, each feature pixel placed at the centre of
+        the input pixels it sees: valid convolutions shrink the map from the edges, so a plain resize
+        to 28x28 would stretch the heat outwards by up to 3 pixels."""
+        from scipy import ndimage as ndi
+
+        offset, scale = self._geometry
+        rows = (np.arange(IMAGE_SIZE) - offset) / scale  # each input pixel's place on the feature map
+        grid = np.stack(np.meshgrid(rows, rows, indexing="ij"))
+        return np.stack([ndi.map_coordinates(m, grid, order=1, mode="nearest") for m in maps]).astype(np.float32)
 
     def heatmaps(self, images, targets, method: str = DEFAULT_METHOD) -> np.ndarray:
         """(N, 28, 28) non-negative heatmaps, one per image, each for its target class."""
@@ -252,7 +290,7 @@ class Explainer:
     def heatmap(self, image, target: int | None = None, method: str = DEFAULT_METHOD) -> Heatmap:
         """The heatmap of one preprocessed (28, 28[, 1]) image for target (default: the predicted class)."""
         x = _one_image(image)
-        self._check_can(method)
+        self.check_can(method)
         target = self.predictor.predict_image(x[0]).digit if target is None else check_class(target, "target")
         return Heatmap(method, target, self.heatmaps(x, [target], method)[0], x[0, ..., 0])
 
@@ -267,10 +305,12 @@ class Explainer:
 
     def fgsm_batch(self, images, labels, epsilon: float) -> np.ndarray:
         """(N, 28, 28) images perturbed to raise the loss of labels (the true ones, for an accuracy)."""
+        import tensorflow as tf
+
         epsilon = _check_epsilon(epsilon)
         x = _as_batch(images)
         labels = np.asarray([check_class(k, "label") for k in np.atleast_1d(labels)], np.int32)
-        out = self._fns["fgsm"](tf.constant(x), tf.constant(labels), tf.constant(epsilon, tf.float32)).numpy()[..., 0]
+        out = self._compiled("fgsm")(tf.constant(x), tf.constant(labels), tf.constant(epsilon, tf.float32)).numpy()[..., 0]
         # The float32 sum x + step can round a hair past epsilon from x: clip to the promise exactly.
         return np.clip(out, x[..., 0] - np.float32(epsilon), x[..., 0] + np.float32(epsilon))
 
@@ -281,6 +321,25 @@ class Explainer:
         label = original.digit if label is None else check_class(label, "label")
         adv = self.fgsm_batch(x, [label], epsilon)[0]
         return Attack(float(epsilon), adv, adv - x[0, ..., 0], self.predictor.predict_image(adv), original)
+
+
+def _geometry(layers, last) -> tuple[float, float]:
+    """(offset, scale): feature pixel i of `last`'s output is centred on input pixel offset + i * scale
+    (square kernels, strides and pools, as build_model makes them)."""
+    offset, scale = 0.0, 1.0
+    for layer in layers:
+        if last is None:
+            break
+        kind = type(layer).__name__
+        if kind in CONV_TYPES or kind == "MaxPooling2D":
+            size = layer.kernel_size[0] * layer.dilation_rate[0] - layer.dilation_rate[0] + 1 \
+                if kind in CONV_TYPES else layer.pool_size[0]
+            if layer.padding == "valid":
+                offset += (size - 1) / 2 * scale
+            scale *= layer.strides[0]
+        if layer is last:
+            break
+    return offset, scale
 
 
 def _check_epsilon(epsilon) -> float:
