@@ -3,18 +3,21 @@ and the test digits behind a confusion-matrix cell.
 
 Every method starts from the class *score*: the logit, the final Dense layer's output before
 softmax (a probability near 1 has almost no gradient, the logit still has one). Each method first
-makes a signed map, linear in the score, then a heatmap that is never negative:
+makes a signed map, linear in the score; the heatmap is its positive part, the pixels that speak
+*for* the class (never negative):
 
   gradcam     Grad-CAM (Selvaraju et al. 2017): the last conv block's feature maps, each weighted
-              by the mean gradient of the score over it, summed, upsampled to 28x28 (bilinear);
-              heatmap = the positive part (regions whose features speak *for* the class).
-  gradient    the plain input gradient: how much each pixel's brightness moves the score;
-              heatmap = its absolute value.
+              by the mean gradient of the score over it, summed, and upsampled to 28x28 (bilinear,
+              each feature pixel placed over the input pixels it sees).
+  gradient    the plain input gradient: how much brightening each pixel raises the score.
   smoothgrad  SmoothGrad (Smilkov et al. 2017): the input gradient averaged over SMOOTH_SAMPLES
-              noisy copies of the image (noise SMOOTH_SIGMA), which removes the speckle;
-              heatmap = its absolute value.
-  gradxinput  gradient x input: each pixel's share of the score to first order (ink times
-              gradient; blank pixels get 0); heatmap = the positive part.
+              noisy copies of the image (noise SMOOTH_SIGMA), which removes the speckle.
+
+Measured on the default model (bench/explain.py; tests/test_explain.py): zeroing the 20% hottest ink
+pixels lowers the predicted class' probability 3.7x (gradcam), 8.1x (gradient) and 8.3x (smoothgrad)
+as much as zeroing random ink pixels. Absolute values of gradients and gradient x input were tried
+and left out: their maps from a model with re-initialised weights rank-correlate 0.58-0.99 with the
+trained model's (Adebayo et al. 2018's sanity check; gradient x input mostly redraws the input).
 
 A contrast, "why A and not B", is the signed map of the score logit_A - logit_B. Every signed map
 is linear in the score, so it equals map(A) - map(B): positive where the pixels favour A over B,
@@ -41,10 +44,9 @@ METHODS = {
     "gradcam": "Grad-CAM: which regions of the last convolution's feature maps speak for the class",
     "gradient": "input gradient: how strongly each pixel's brightness moves the class score",
     "smoothgrad": "SmoothGrad: the input gradient averaged over noisy copies (less speckle)",
-    "gradxinput": "gradient x input: each ink pixel's share of the class score",
 }
 # The method with the best deletion-test ratio on the default model (bench/explain.py, README).
-DEFAULT_METHOD = "gradxinput"
+DEFAULT_METHOD = "smoothgrad"
 SMOOTH_SAMPLES = 16  # noisy copies per image: more gives smoother maps, each costs a backward pass
 SMOOTH_SIGMA = 0.15  # noise standard deviation, in units of the 0..1 pixel range (Smilkov et al.: 10-20%)
 DELETE_FRACTION = 0.2  # the deletion test zeroes this share of the ink pixels
@@ -211,9 +213,6 @@ class Explainer:
     def _gradient(self, x, w):
         return self._input_gradient(x, w)[..., 0]
 
-    def _gradxinput(self, x, w):
-        return (self._input_gradient(x, w) * x)[..., 0]
-
     def _smoothgrad(self, x, w):
         import tensorflow as tf
 
@@ -285,7 +284,7 @@ class Explainer:
         """(N, 28, 28) non-negative heatmaps, one per image, each for its target class."""
         targets = np.asarray([check_class(t, "target") for t in np.atleast_1d(targets)])
         signed = self.signed_maps(images, np.eye(NUM_CLASSES, dtype=np.float32)[targets], method)
-        return _non_negative(signed, method)
+        return _non_negative(signed)
 
     def heatmap(self, image, target: int | None = None, method: str = DEFAULT_METHOD) -> Heatmap:
         """The heatmap of one preprocessed (28, 28[, 1]) image for target (default: the predicted class)."""
@@ -311,8 +310,10 @@ class Explainer:
         x = _as_batch(images)
         labels = np.asarray([check_class(k, "label") for k in np.atleast_1d(labels)], np.int32)
         out = self._compiled("fgsm")(tf.constant(x), tf.constant(labels), tf.constant(epsilon, tf.float32)).numpy()[..., 0]
-        # The float32 sum x + step can round a hair past epsilon from x: clip to the promise exactly.
-        return np.clip(out, x[..., 0] - np.float32(epsilon), x[..., 0] + np.float32(epsilon))
+        # float32 rounding (of epsilon itself, and of x + step) could put a pixel a hair past epsilon from
+        # x: clip within epsilon less 4 float32 steps at 1.0, a change far below any pixel's precision.
+        bound = np.float32(max(epsilon - 4 * np.finfo(np.float32).eps, 0))
+        return np.clip(out, x[..., 0] - bound, x[..., 0] + bound)
 
     def fgsm(self, image, epsilon: float, label: int | None = None) -> Attack:
         """Push one image away from label (default: its predicted class) by epsilon per pixel."""
@@ -320,7 +321,7 @@ class Explainer:
         original = self.predictor.predict_image(x[0])
         label = original.digit if label is None else check_class(label, "label")
         adv = self.fgsm_batch(x, [label], epsilon)[0]
-        return Attack(float(epsilon), adv, adv - x[0, ..., 0], self.predictor.predict_image(adv), original)
+        return Attack(epsilon, adv, adv - x[0, ..., 0], self.predictor.predict_image(adv), original)
 
 
 def _geometry(layers, last) -> tuple[float, float]:
@@ -352,11 +353,9 @@ def _check_epsilon(epsilon) -> float:
     return value
 
 
-def _non_negative(signed: np.ndarray, method: str) -> np.ndarray:
-    """The heatmap from a signed map: positive part for Grad-CAM and gradient x input (evidence for the
-    class), absolute value for gradients (either direction of change matters)."""
-    out = np.abs(signed) if method in ("gradient", "smoothgrad") else np.maximum(signed, 0)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+def _non_negative(signed: np.ndarray) -> np.ndarray:
+    """The heatmap from a signed map: its positive part, the evidence for the class."""
+    return np.nan_to_num(np.maximum(signed, 0), nan=0.0, posinf=0.0).astype(np.float32)
 
 
 # --- the deletion test: is a heatmap faithful? ---
