@@ -14,7 +14,7 @@ makes a signed map, linear in the score; the heatmap is its positive part, the p
               noisy copies of the image (noise SMOOTH_SIGMA), which removes the speckle.
 
 Measured on the default model (bench/explain.py; tests/test_explain.py): zeroing the 20% hottest ink
-pixels lowers the predicted class' probability 3.7x (gradcam), 8.1x (gradient) and 8.3x (smoothgrad)
+pixels lowers the predicted class' probability 3.5x (gradcam), 8.1x (gradient) and 8.4x (smoothgrad)
 as much as zeroing random ink pixels. Absolute values of gradients and gradient x input were tried
 and left out: their maps from a model with re-initialised weights rank-correlate 0.58-0.99 with the
 trained model's (Adebayo et al. 2018's sanity check; gradient x input mostly redraws the input).

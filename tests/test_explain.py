@@ -173,7 +173,7 @@ def test_conv_step_equals_keras_at_random_positions_of_every_conv_layer(request,
     acts = st.activations(image)
     rng = np.random.default_rng(0)
     for layer in st.conv_layers():
-        block_out = keras.Model(st.model.inputs, _block_end(st.model, layer).output)(image[None, :, :, None] / 255.0)
+        block_out = keras.Model(st.model.inputs, _block_end(st.model, layer).output)([image[None, :, :, None] / 255.0])
         for f, r, c in _positions(rng, acts[layer].shape):
             step = st.conv_step(image, layer, f, r, c)
             expected = float(np.asarray(block_out)[0, r, c, f])  # Keras' own output, from a separate model
