@@ -77,8 +77,9 @@ def test_deletion_test_scores_a_flat_map_like_chance(default, mnist):
 def test_sanity_check_maps_of_a_reinitialised_model_differ(default, mnist, method):
     """Adebayo et al. 2018: a map that survives randomising the weights explains the image, not the model."""
     fresh = keras.models.clone_model(default.model)  # same architecture, newly initialised weights
-    random_maps = Explainer(fresh).heatmaps(mnist.x_test[:20], default.predictor.predict_batch(mnist.x_test[:20]).argmax(1), method)
-    trained = default.heatmaps(mnist.x_test[:20], default.predictor.predict_batch(mnist.x_test[:20]).argmax(1), method)
+    x = mnist.x_test[:20]
+    targets = default.predictor.predict_batch(x).argmax(1)
+    trained, random_maps = default.heatmaps(x, targets, method), Explainer(fresh).heatmaps(x, targets, method)
     rho = np.mean([spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(trained, random_maps)])
     assert rho < 0.5, (method, rho)
 
