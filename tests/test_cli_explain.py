@@ -94,7 +94,10 @@ def test_gradcam_on_a_model_without_conv_layers_is_one_line_offering_the_gradien
     (["--target", "-1"], "--target -1 is outside the classes 0 to 9"),
     (["--target", "seven"], "--target 'seven' is not a class number; choose 0 to 9"),
 ])
-def test_bad_method_or_target_is_one_line_and_status_2(args, words):
-    r = cli("explain", *args, "some.png", timeout=60)
-    assert r.returncode == 2 and r.stdout == ""
+def test_bad_method_or_target_is_one_line_and_status_2_before_tensorflow_loads(args, words):
+    code = ("import sys\nfrom cnn_core.cli import main\nrc = main(sys.argv[1:])\n"
+            "print('TENSORFLOW' if 'tensorflow' in sys.modules else 'NO-TENSORFLOW')\nsys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code, "explain", *args, "some.png"], cwd=ROOT, env=dict(os.environ),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stdout.strip() == "NO-TENSORFLOW"
     assert r.stderr.strip() == f"error: {words}"
