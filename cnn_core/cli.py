@@ -1,4 +1,4 @@
-"""Command line: python -m cnn_core train | predict | evaluate.
+"""Command line: python -m cnn_core train | predict | explain | evaluate.
 
 Bad input exits with status 2 and one line naming the problem; never a traceback.
 The last line of `train`'s stdout is one JSON object, so scripts can read the result.
@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="read digits from PNG/JPEG drawings")
     pr.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
     pr.add_argument("images", nargs="+")
+
+    from .explain import DEFAULT_METHOD, METHODS  # no TensorFlow: a cheap import
+
+    x = sub.add_parser("explain", help="heatmaps: which pixels made the model read each drawing as it did")
+    x.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
+    x.add_argument("--method", help=f"{', '.join(METHODS)} (default: {DEFAULT_METHOD})")
+    x.add_argument("--target", help="the class to explain, 0-9 (default: the predicted one)")
+    x.add_argument("images", nargs="+")
 
     e = sub.add_parser("evaluate", help="test accuracy, loss and confusion matrix")
     e.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
@@ -376,6 +384,53 @@ def cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_explain(args) -> int:
+    """Like predict, plus the heatmap (normalised: the hottest pixel is 1) and the 28x28 input."""
+    from .explain import DEFAULT_METHOD, ExplainError, check_class, check_method
+
+    method = args.method or DEFAULT_METHOD
+    try:  # the flags first, before TensorFlow's seconds
+        check_method(method)
+    except ExplainError as e:
+        raise UsageError(f"--method: {e}") from None
+    try:
+        target = None if args.target is None else check_class(_whole(args.target), "--target")
+    except ExplainError as e:
+        raise UsageError(str(e)) from None
+    _check_path("--model", args.model)
+    _import_tensorflow_quietly()
+    import numpy as np
+
+    from .explain import Explainer
+    from .inference import Predictor
+    from .preprocess import EmptyCanvasError, ImageFormatError, canvas_to_mnist, decode_image
+
+    explainer = Explainer(Predictor.load(args.model))
+    explainer.check_can(method)  # Grad-CAM on a model without conv layers: why, and what to use instead
+    failed = 0
+    for name in args.images:
+        out = {"file": name}
+        try:
+            image = canvas_to_mnist(decode_image(name))
+            pred = explainer.predictor.predict_image(image)
+            heat = explainer.heatmap(image, pred.digit if target is None else target, method)
+            out.update(digit=pred.digit, probabilities=[round(float(p), 6) for p in pred.probabilities],
+                       method=method, target=heat.target,
+                       input=np.round(heat.image, 4).tolist(), heatmap=np.round(heat.normalised(), 4).tolist())
+        except (EmptyCanvasError, ImageFormatError) as e:
+            out["error"] = str(e)
+        failed += "error" in out
+        print(_json_line(out), flush=True)
+    return 1 if failed else 0
+
+
+def _whole(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def cmd_evaluate(args) -> int:
     _check_path("--model", args.model)
     _check_path("--data-dir" if args.data_dir else "CNN_DATA_DIR", args.data_dir or os.environ.get("CNN_DATA_DIR") or None)
@@ -451,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         # TensorFlow is imported by each command once its flags are checked: a bad flag is
         # answered in a fraction of a second, without TensorFlow's seconds and hundreds of MB.
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}[args.command](args)
+        return {"train": cmd_train, "predict": cmd_predict, "explain": cmd_explain,
+                "evaluate": cmd_evaluate}[args.command](args)
     except UserError as e:  # ConfigError, DataError, ModelFileError, RunError, UsageError, ...
         say(f"error: {e}")
         return 2
