@@ -58,6 +58,11 @@ bench: $(VENV)/.stamp-dev
 	$(PY) bench/concurrent_jobs.py
 	$(PY) bench/predict_latency.py
 	$(PY) bench/robustness.py
+	$(PY) bench/memory_trainings.py
+	$(PY) bench/hostile_memory.py
+	$(PY) bench/novelty.py
+	$(PY) bench/explain.py
+	$(PY) bench/live_load.py
 
 # Regenerates the shipped model (models/default.keras + .json) on full MNIST.
 default-model: $(VENV)/.stamp-app
