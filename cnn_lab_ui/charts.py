@@ -190,7 +190,10 @@ def runs_overlay(histories: dict[str, dict], metric: str, title: str) -> alt.Cha
     lines = base.transform_filter(alt.datum.curve == "training").mark_line(clip=True)
     points = base.transform_filter(alt.datum.curve == "validation").mark_line(point=True, strokeDash=[4, 3], clip=True)
     return (lines + points).properties(
-        height=COMPARE_HEIGHT,
+        # fit-x: the width fits the column, and `height` is the plot area's own (with Streamlit's
+        # default "fit" the legend, titles and axes came out of it, leaving ~100 px to read).
+        height=COMPARE_HEIGHT, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        padding={"left": 6, "top": 4, "right": 4, "bottom": 4},
         title=alt.TitleParams(title, subtitle="solid: training, per batch (smoothed) · dashed: validation, per epoch",
                               anchor="start"))
 

@@ -484,3 +484,8 @@ DIGITS = {
     0: [circle(140, 140, 65, 95, 28)],
     7: [[(75, 55), (205, 55)], [(205, 55), (120, 240)]],
 }
+
+
+def number_box(page: Page, label) -> Locator:
+    """The <input> of the st.number_input labelled `label` (exact text, or a compiled regex)."""
+    return _labelled(page, "stNumberInput", label).locator("input")
