@@ -15,7 +15,7 @@ import dataclasses
 import streamlit as st
 
 from cnn_core import config as config_mod
-from cnn_core.config import ACTIVATIONS, DATASETS, LIMITS, OPTIMIZERS, PRESETS, TrainConfig, parse_filters
+from cnn_core.config import ACTIVATIONS, DATASETS, LIMITS, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, parse_filters
 
 LR_SCHEDULES = getattr(config_mod, "LR_SCHEDULES", ("constant",))
 
