@@ -1,19 +1,30 @@
 """Live and comparison charts (Altair, drawn by Streamlit), with labelled axes and bounded size.
 
-Per-batch series grow by one point per batch; every chart here is downsampled to at most
-MAX_POINTS points, so redrawing twice a second costs the same after 10 or 100,000 batches.
+Per-batch series grow by one point per batch. The live charts keep, per job, an incremental
+smoothed and thinned copy (`live_series`: only the new batches are processed on each poll, and
+at most MAX_POINTS points are sent), and their Vega-Lite specs are built once (`batch_spec`),
+so redrawing twice a second costs the same after 10 or 100,000 batches.
 """
 
 from __future__ import annotations
+
+import copy
+import functools
+import math
+import threading
+from collections import OrderedDict
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
-MAX_POINTS = 500
+MAX_POINTS = 300
 EMA_SPAN = 20  # batches: smoothing similar to TensorBoard's 0.9
 SPLITS = ["training", "validation"]
 SPLIT_COLOURS = ["#1f77b4", "#ff7f0e"]  # distinct hues, not two shades of one
+CHART_HEIGHT = 220
+COMPARE_HEIGHT = 320  # plot area of a comparison chart; the legend comes below it
+SETTLED = 0.25  # comparison y-axes fit the curves after this share of each run's batches
 
 
 def ema(values, span: int = EMA_SPAN) -> np.ndarray:
@@ -41,18 +52,77 @@ def smoothed_batches(values, batches_per_epoch: int, max_points: int = MAX_POINT
     return pd.DataFrame({"epoch": x, "value": y})
 
 
-def batch_chart(values, batches_per_epoch: int, title: str, y_title: str, color: str = "#1f77b4") -> alt.Chart:
-    df = smoothed_batches(values, batches_per_epoch)
-    return (
-        alt.Chart(df, title=title)
+class LiveSeries:
+    """The EMA of an append-only series, thinned to at most max_points, updated with the new values only.
+
+    The same EMA as `ema()` (adjusted, NaNs skipped). Thinning keeps every `stride`-th batch and
+    doubles the stride when there are too many, so the points already drawn do not shift.
+    """
+
+    def __init__(self, max_points: int = MAX_POINTS, span: int = EMA_SPAN):
+        self.max_points, self.decay = max_points, 1.0 - 2.0 / (span + 1)
+        self.n, self.num, self.den, self.last = 0, 0.0, 0.0, math.nan
+        self.stride, self.kept = 1, []  # (batch number, smoothed value)
+
+    def update(self, values) -> "LiveSeries":
+        if len(values) < self.n:  # another series (a restarted job): start again
+            self.__init__(self.max_points)
+        for v in values[self.n:]:
+            self.n += 1
+            if math.isfinite(v):
+                self.num = v + self.decay * self.num
+                self.den = 1.0 + self.decay * self.den
+                self.last = self.num / self.den
+            if self.n % self.stride == 0:
+                self.kept.append((self.n, self.last))
+                if len(self.kept) >= self.max_points:  # one slot stays free for the latest batch
+                    self.stride *= 2
+                    self.kept = [p for p in self.kept if p[0] % self.stride == 0]
+        return self
+
+    def frame(self, batches_per_epoch: int) -> pd.DataFrame:
+        points = self.kept + ([(self.n, self.last)] if self.n and (not self.kept or self.kept[-1][0] != self.n) else [])
+        batch, value = (np.array(c, np.float64) for c in zip(*points)) if points else ([], [])
+        return pd.DataFrame({"epoch": np.asarray(batch) / max(1, batches_per_epoch), "value": value})
+
+
+_LIVE: OrderedDict = OrderedDict()  # (job id, series) -> LiveSeries, shared by everyone watching the job
+_LIVE_LOCK = threading.Lock()
+LIVE_KEPT = 16  # series kept (a few jobs' loss and accuracy)
+
+
+def live_series(key, values, batches_per_epoch: int) -> pd.DataFrame:
+    """Like smoothed_batches, but only the values added since the last call with this key are processed."""
+    with _LIVE_LOCK:
+        series = _LIVE.pop(key, None) or LiveSeries()
+        _LIVE[key] = series.update(values)
+        while len(_LIVE) > LIVE_KEPT:
+            _LIVE.popitem(last=False)
+        return series.frame(batches_per_epoch)
+
+
+@functools.lru_cache(maxsize=8)
+def _batch_spec(title: str, y_title: str, color: str) -> dict:
+    chart = (
+        alt.Chart(title=title)
         .mark_line(color=color)
         .encode(
             x=alt.X("epoch:Q", title="epoch (per batch, smoothed)"),
             y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
             tooltip=[alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")],
         )
-        .properties(height=220)
+        .properties(height=CHART_HEIGHT)
     )
+    spec = chart.to_dict()
+    for key in ("data", "datasets", "config"):  # the data comes with each draw; Streamlit themes it
+        spec.pop(key, None)
+    return spec
+
+
+def batch_spec(title: str, y_title: str, color: str = "#1f77b4") -> dict:
+    """The Vega-Lite spec of a live per-batch chart, built once (Altair's validation is the slow part);
+    draw it with st.vega_lite_chart(frame, spec)."""
+    return copy.deepcopy(_batch_spec(title, y_title, color))
 
 
 def epoch_chart(history: dict, metric: str, title: str, y_title: str) -> alt.Chart:
@@ -63,41 +133,68 @@ def epoch_chart(history: dict, metric: str, title: str, y_title: str) -> alt.Cha
             if v is not None and np.isfinite(v):
                 rows.append({"epoch": i, "value": float(v), "split": split})
     df = pd.DataFrame(rows, columns=["epoch", "value", "split"])
+    epochs = int(df["epoch"].max()) if len(df) else 1
+    # Whole epochs only: one tick per epoch while they fit, never "1.000000".
+    axis = alt.Axis(format="d", values=list(range(1, epochs + 1))) if epochs <= 20 else alt.Axis(format="d", tickMinStep=1)
     return (
         alt.Chart(df, title=title)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", title="epoch", axis=axis),
             y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
             color=alt.Color("split:N", title=None, scale=alt.Scale(domain=SPLITS, range=SPLIT_COLOURS)),
             tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".4f")],
         )
-        .properties(height=220)
+        .properties(height=CHART_HEIGHT)
     )
 
 
-def runs_overlay(histories: dict[str, dict], metric: str, y_title: str) -> alt.Chart:
-    """Several runs' curves on one chart: smoothed training per batch (lines), validation per epoch (points)."""
-    frames = []
-    for name, h in histories.items():
+def fitted_domain(values: np.ndarray, metric: str) -> list[float]:
+    """A y-axis range around `values` with a little margin (accuracy stays within [0, 1])."""
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = max((hi - lo) * 0.08, 0.002 if metric == "accuracy" else 0.005)
+    lo, hi = lo - pad, hi + pad
+    return [max(0.0, lo), min(1.0, hi)] if metric == "accuracy" else [max(0.0, lo), hi]
+
+
+def runs_overlay(histories: dict[str, dict], metric: str, title: str) -> alt.Chart:
+    """Several runs' curves on one chart: smoothed training per batch (solid), validation per epoch (dashed).
+
+    histories: a short label per run -> its history. The y-axis fits the curves once settled
+    (after the first SETTLED of each run), so 95.8% and 98.5% do not both look like "1".
+    """
+    frames, settled = [], []
+    for label, h in histories.items():
         bpe = int(h.get("batches_per_epoch") or 1)
         tr = smoothed_batches(h.get("batch", {}).get(metric, []), bpe, max_points=MAX_POINTS // 2)
-        tr["run"], tr["curve"] = name, "training (per batch, smoothed)"
+        tr["run"], tr["curve"] = label, "training"
         val = list(h.get("epoch", {}).get(f"val_{metric}", []))
-        va = pd.DataFrame({"epoch": np.arange(1, len(val) + 1, dtype=float), "value": val})
-        va["run"], va["curve"] = name, "validation (per epoch)"
-        frames += [tr, va.dropna()]
+        va = pd.DataFrame({"epoch": np.arange(1, len(val) + 1, dtype=float), "value": np.asarray(val, np.float64)})
+        va["run"], va["curve"] = label, "validation"
+        va = va.dropna()
+        frames += [tr, va]
+        if len(tr):
+            settled.append(tr["value"][tr["epoch"] >= SETTLED * tr["epoch"].iloc[-1]].to_numpy())
+        settled.append(va["value"].to_numpy())
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["epoch", "value", "run", "curve"])
+    values = np.concatenate(settled) if settled else np.array([])
+    y_scale = alt.Scale(domain=fitted_domain(values, metric)) if np.isfinite(values).any() else alt.Scale(zero=False)
     base = alt.Chart(df).encode(
         x=alt.X("epoch:Q", title="epoch"),
-        y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
-        color=alt.Color("run:N", title="run", scale=alt.Scale(scheme="tableau10"),
-                        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0)),
+        y=alt.Y("value:Q", title=metric, scale=y_scale),
+        color=alt.Color("run:N", title=None, scale=alt.Scale(scheme="tableau10"),
+                        legend=alt.Legend(orient="bottom", columns=1, labelLimit=0)),
         tooltip=["run:N", "curve:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")],
     )
-    lines = base.transform_filter(alt.datum.curve == "training (per batch, smoothed)").mark_line()
-    points = base.transform_filter(alt.datum.curve == "validation (per epoch)").mark_line(point=True, strokeDash=[4, 3])
-    return (lines + points).properties(height=280, title=f"{y_title}: solid = training, dashed = validation")
+    lines = base.transform_filter(alt.datum.curve == "training").mark_line(clip=True)
+    points = base.transform_filter(alt.datum.curve == "validation").mark_line(point=True, strokeDash=[4, 3], clip=True)
+    return (lines + points).properties(
+        # fit-x: the width fits the column, and `height` is the plot area's own (with Streamlit's
+        # default "fit" the legend, titles and axes came out of it, leaving ~100 px to read).
+        height=COMPARE_HEIGHT, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        padding={"left": 6, "top": 4, "right": 4, "bottom": 4},
+        title=alt.TitleParams(title, subtitle="solid: training, per batch (smoothed) · dashed: validation, per epoch",
+                              anchor="start"))
 
 
 def probabilities_chart(probabilities, class_names: list[str]) -> alt.Chart:

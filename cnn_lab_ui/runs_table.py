@@ -1,15 +1,44 @@
-"""The Runs page's data: one table row per saved run or running job, and the mistakes of a run."""
+"""The Runs page's data: one table row per saved run or running job, short labels, the mistakes of
+a run, and its pictures cached per run (a run is its folder and its run.json's mtime)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import streamlit as st
 
-COLUMNS = ["Name", "Date", "Dataset", "Filters", "Convs/block", "Kernel", "Dense", "Dropout", "Optimizer",
-           "Learning rate", "Batch", "Augment", "Digits", "Epochs", "Test accuracy", "Training time (s)",
-           "Params", "State"]
+from cnn_core import runs
+
+from .widgets import fmt_seconds
+
+# What a person looks for first (which run, how good, finished or stopped) comes first, so it is
+# seen without scrolling the table sideways.
+COLUMNS = ["Name", "Test accuracy", "State", "Epochs", "Training time", "Started by", "Date", "Dataset", "Filters",
+           "Convs/block", "Kernel", "Dense", "Dropout", "Optimizer", "Learning rate", "Batch", "Augment", "Digits",
+           "Params"]
+STAMP = re.compile(r"^\d{8}-\d{6}-")  # runs.new_run_name's date-time prefix
+
+
+def started_by(owner: str | None, me: str) -> str:
+    """Who started a job or trained a run, for display (an id until people have names)."""
+    if owner is None:
+        return "command line or older CNN Lab"
+    return f"you ({owner})" if owner == me else owner
+
+
+def may_delete(info, me: str) -> bool:
+    """Only the session that trained a run deletes it from the browser; runs without an owner
+    (the command line, older versions) are deleted from the runs folder, never by a visitor."""
+    return info.owner is not None and info.owner == me
+
+
+def short_label(info) -> str:
+    """A run's name without its date-time prefix, with its accuracy: 'mnist-quick-3f2a · 98.45%'."""
+    return f"{STAMP.sub('', info.name)} · {info.test_accuracy:.2%}"
 
 
 def _config_cells(c) -> dict:
@@ -21,7 +50,7 @@ def _config_cells(c) -> dict:
     }
 
 
-def run_row(info) -> dict:
+def run_row(info, me: str = "") -> dict:
     try:
         date = datetime.fromisoformat(info.created).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
@@ -29,20 +58,22 @@ def run_row(info) -> dict:
     return {
         "Name": info.name, "Date": date, **_config_cells(info.config),
         "Epochs": f"{info.epochs_completed}/{info.config.epochs}", "Test accuracy": info.test_accuracy,
-        "Training time (s)": round(info.train_seconds, 1), "Params": info.params, "State": info.state,
+        "Training time": fmt_seconds(info.train_seconds), "Params": info.params, "State": info.state,
+        "Started by": started_by(info.owner, me),
     }
 
 
-def job_row(snap) -> dict:
+def job_row(snap, me: str = "") -> dict:
     return {
         "Name": f"(training) {snap.job_id}", "Date": "in progress",
         **_config_cells(snap.config), "Epochs": f"{snap.epoch}/{snap.epochs}", "Test accuracy": None,
-        "Training time (s)": round(snap.elapsed, 1), "Params": None, "State": snap.state,
+        "Training time": fmt_seconds(snap.elapsed), "Params": None, "State": snap.state,
+        "Started by": started_by(snap.owner, me),
     }
 
 
-def table(infos, snapshots) -> pd.DataFrame:
-    rows = [job_row(s) for s in snapshots] + [run_row(i) for i in infos]
+def table(infos, snapshots, me: str = "") -> pd.DataFrame:
+    rows = [job_row(s, me) for s in snapshots] + [run_row(i, me) for i in infos]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -52,3 +83,35 @@ def mistakes(probabilities: np.ndarray, y_true: np.ndarray, limit: int = 32) -> 
     wrong = np.flatnonzero(pred != np.asarray(y_true))
     order = np.argsort(-probabilities[wrong, pred[wrong]], kind="stable")
     return wrong[order][:limit], len(wrong)
+
+
+# --- cached per run -----------------------------------------------------------------------
+
+def run_key(name: str) -> tuple[str, float]:
+    """(folder, run.json's mtime): a deleted and retrained run of the same name is a new key."""
+    folder = runs.run_path(name)
+    try:
+        return str(folder), (folder / "run.json").stat().st_mtime
+    except OSError:
+        return str(folder), 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_run(folder: str, mtime: float) -> runs.Run:
+    """runs.load_run, read once per run version (RunError is raised, not cached)."""
+    path = Path(folder)
+    return runs.load_run(path.name, path.parent)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def confusion_png(folder: str, mtime: float, _confusion: np.ndarray, class_names: tuple[str, ...]) -> bytes:
+    from cnn_core import plots
+
+    return plots.to_png(plots.confusion_matrix(_confusion, list(class_names)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def mistakes_png(folder: str, mtime: float, data_source: str, _images: np.ndarray, titles: tuple[str, ...]) -> bytes:
+    from cnn_core import plots
+
+    return plots.to_png(plots.digit_gallery(_images, list(titles)))

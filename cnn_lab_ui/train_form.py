@@ -3,6 +3,9 @@
 Widget keys are "train_" + the TrainConfig field name, plus train_preset. Values persist for
 the whole session (persist_state="session"), so the form is as the person left it when they
 come back from another page. Choosing a preset writes all of its values into the widgets.
+
+Number boxes have no min/max: what a box shows is what trains, and an out-of-range value is
+refused by TrainConfig.validate, whose message `problem()` words with the box's own label.
 """
 
 from __future__ import annotations
@@ -12,9 +15,32 @@ import dataclasses
 import streamlit as st
 
 from cnn_core import config as config_mod
-from cnn_core.config import ACTIVATIONS, DATASETS, LIMITS, OPTIMIZERS, PRESETS, TrainConfig, parse_filters
+from cnn_core.config import ACTIVATIONS, DATASETS, LIMITS, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, parse_filters
 
 LR_SCHEDULES = getattr(config_mod, "LR_SCHEDULES", ("constant",))
+
+# Each field's visible label: the widgets use it, and so do the messages about a bad value.
+LABELS = {
+    "filters": "Filters per conv block (comma-separated)",
+    "convs_per_block": "Convolutions per block",
+    "kernel_size": "Kernel size (n × n)",
+    "activation": "Activation",
+    "pooling": "2×2 max-pooling after each block",
+    "batch_norm": "Batch normalisation",
+    "dense_units": "Dense units (0 = none)",
+    "dropout": "Dropout",
+    "optimizer": "Optimizer",
+    "learning_rate": "Learning rate",
+    "lr_schedule": "Learning-rate schedule",
+    "batch_size": "Batch size",
+    "epochs": "Epochs",
+    "dataset": "Dataset",
+    "limit": "Training digits (0 = all)",
+    "validation_split": "Validation split",
+    "augment": "Augmentation",
+    "seed": "Random seed",
+}
+ALIASES = {"blocks": "filters"}  # ConfigError parameters that are not fields, and the box they concern
 
 GROUPS = {
     "architecture": ("filters", "convs_per_block", "kernel_size", "activation", "pooling", "batch_norm",
@@ -29,6 +55,17 @@ PRESET_HELP = {
 }
 DEFAULT_PRESET = "quick"
 KEEP = "session"  # persist_state: the form survives page changes
+
+
+def label_of(parameter: str) -> str:
+    return LABELS.get(ALIASES.get(parameter, parameter), "Settings")
+
+
+def problem(error: ConfigError) -> str:
+    """The engine's message, naming the box by its label: "Epochs: 0 is out of range; allowed 1 to 200"."""
+    text = str(error)
+    prefix = f"{error.parameter}: "
+    return f"{label_of(error.parameter)}: {text[len(prefix):] if text.startswith(prefix) else text}"
 
 
 def group_of(parameter: str) -> str:
@@ -50,6 +87,26 @@ def _apply_preset() -> None:
         st.session_state[key] = value
 
 
+def load(config: TrainConfig, preset: str | None = None) -> None:
+    """Fill the form with a job's configuration (call before the widgets are drawn, e.g. in a callback)."""
+    if preset in PRESETS:
+        st.session_state["train_preset"] = preset
+    for key, value in widget_values(config).items():
+        st.session_state[key] = value
+
+
+def summary(config: TrainConfig) -> str:
+    """One line that says what a configuration trains, in the form's words."""
+    c = config
+    parts = [f"filters {', '.join(map(str, c.filters))}", f"{c.convs_per_block} conv(s) {c.kernel_size}×{c.kernel_size} "
+             f"{c.activation}", "pooling" if c.pooling else "no pooling", *(["batch norm"] if c.batch_norm else []),
+             f"dense {c.dense_units}", f"dropout {c.dropout:g}", f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
+             f"batch {c.batch_size}", f"{c.epochs} epoch{'s' if c.epochs != 1 else ''}",
+             f"{'all' if c.limit is None else f'{c.limit:,}'} digits of {c.dataset}",
+             f"validation {c.validation_split:.0%}", "augmentation" if c.augment else "no augmentation", f"seed {c.seed}"]
+    return " · ".join(parts)
+
+
 def init() -> None:
     """First visit of the session: fill the form from the default preset."""
     if "train_preset" not in st.session_state:
@@ -66,45 +123,50 @@ def preset_control() -> str:
     )
 
 
+def _number(field: str, step, lo_hi: tuple | None = None, help: str = "", **kw) -> None:
+    """A number box with no min/max: the browser sends whatever is typed, and TrainConfig.validate
+    says what is wrong (a bounded st.number_input keeps an out-of-range entry red in the browser
+    and never sends it, so the old value would train while the box shows the new one)."""
+    allowed = f"Allowed {lo_hi[0]:,} to {lo_hi[1]:,}." if lo_hi else ""
+    st.number_input(LABELS[field], step=step, key=f"train_{field}", persist_state=KEEP,
+                    help=" ".join(t for t in (help, allowed) if t) or None, **kw)
+
+
 def architecture_controls() -> None:
     lo, hi = LIMITS["filters"]
-    st.text_input("Filters per conv block (comma-separated)", key="train_filters", persist_state=KEEP,
+    st.text_input(LABELS["filters"], key="train_filters", persist_state=KEEP,
                   help=f"One number per block, {lo} to {hi} filters each, 1 to {LIMITS['blocks'][1]} blocks, e.g. 32, 64")
-    st.number_input("Convolutions per block", *LIMITS["convs_per_block"], step=1, key="train_convs_per_block",
-                    persist_state=KEEP)
-    st.number_input("Kernel size (n × n)", *LIMITS["kernel_size"], step=1, key="train_kernel_size", persist_state=KEEP,
-                    help="Each filter looks at an n×n patch of its input.")
-    st.selectbox("Activation", ACTIVATIONS, key="train_activation", persist_state=KEEP)
-    st.checkbox("2×2 max-pooling after each block", key="train_pooling", persist_state=KEEP)
-    st.checkbox("Batch normalisation", key="train_batch_norm", persist_state=KEEP)
-    st.number_input("Dense units (0 = none)", *LIMITS["dense_units"], step=16, key="train_dense_units",
-                    persist_state=KEEP, help="The hidden fully connected layer before the 10 outputs.")
-    st.slider("Dropout", 0.0, 0.95, step=0.05, key="train_dropout", persist_state=KEEP,
+    _number("convs_per_block", 1, LIMITS["convs_per_block"])
+    _number("kernel_size", 1, LIMITS["kernel_size"], help="Each filter looks at an n×n patch of its input.")
+    st.selectbox(LABELS["activation"], ACTIVATIONS, key="train_activation", persist_state=KEEP)
+    st.checkbox(LABELS["pooling"], key="train_pooling", persist_state=KEEP)
+    st.checkbox(LABELS["batch_norm"], key="train_batch_norm", persist_state=KEEP)
+    _number("dense_units", 16, LIMITS["dense_units"], help="The hidden fully connected layer before the 10 outputs.")
+    st.slider(LABELS["dropout"], 0.0, 0.95, step=0.05, key="train_dropout", persist_state=KEEP,
               help="Fraction of units switched off at random while training, against over-fitting; allowed [0, 1).")
 
 
 def optimisation_controls() -> None:
-    st.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", persist_state=KEEP)
-    st.number_input("Learning rate", 0.0, 1.0, step=0.0005, format="%.4f", key="train_learning_rate",
-                    persist_state=KEEP, help="Allowed (0, 1]; 0.001 to 0.003 suits Adam.")
-    st.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_lr_schedule", persist_state=KEEP,
+    st.selectbox(LABELS["optimizer"], OPTIMIZERS, key="train_optimizer", persist_state=KEEP)
+    _number("learning_rate", 0.0005, format="%.4f", help="Above 0, at most 1; 0.001 to 0.003 suits Adam.")
+    st.selectbox(LABELS["lr_schedule"], LR_SCHEDULES, key="train_lr_schedule", persist_state=KEEP,
                  format_func={"constant": "constant", "cosine": "cosine: decays to 0 by the end"}.get,
                  help="Cosine lowers the learning rate smoothly over the whole run, for the last few 0.1%.")
-    st.number_input("Batch size", *LIMITS["batch_size"], step=16, key="train_batch_size", persist_state=KEEP)
-    st.number_input("Epochs", *LIMITS["epochs"], step=1, key="train_epochs", persist_state=KEEP,
-                    help="Passes over the training digits.")
+    _number("batch_size", 16, LIMITS["batch_size"])
+    _number("epochs", 1, LIMITS["epochs"], help="Passes over the training digits.")
 
 
 def data_controls() -> None:
-    st.selectbox("Dataset", DATASETS, key="train_dataset", persist_state=KEEP,
+    st.selectbox(LABELS["dataset"], DATASETS, key="train_dataset", persist_state=KEEP,
                  format_func={"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothes"}.get)
-    st.number_input("Training digits (0 = all)", 0, LIMITS["limit"][1], step=500, key="train_limit",
-                    persist_state=KEEP, help=f"Train on the first N digits only (at least {LIMITS['limit'][0]}): faster, less accurate.")
-    st.slider("Validation split", 0.0, 0.5, step=0.05, key="train_validation_split", persist_state=KEEP,
+    _number("limit", 500, help=f"Train on the first N digits only (at least {LIMITS['limit'][0]}): faster, "
+            "less accurate. 0 trains on all of them.")
+    st.slider(LABELS["validation_split"], 0.0, 0.5, step=0.05, key="train_validation_split", persist_state=KEEP,
               help="Fraction of the training digits held back to check for over-fitting after each epoch; allowed [0, 0.5).")
-    st.checkbox("Augmentation (small random shifts, rotations, zoom)", key="train_augment", persist_state=KEEP)
-    st.number_input("Random seed", 0, 2**31 - 1, step=1, key="train_seed", persist_state=KEEP,
-                    help="Same seed and settings: the same starting weights and digit order.")
+    # A short label: a long one is cut off in a narrow column; the detail is in the help.
+    st.checkbox(LABELS["augment"], key="train_augment", persist_state=KEEP,
+                help="Small random shifts, rotations and zoom of each training digit: slower, reads drawings better.")
+    _number("seed", 1, (0, 2**31 - 1), help="Same seed and settings: the same starting weights and digit order.")
 
 
 def config_from_widgets() -> TrainConfig:
@@ -114,13 +176,15 @@ def config_from_widgets() -> TrainConfig:
     """
     ss = st.session_state
     base = PRESETS.get(ss.get("train_preset"), TrainConfig())
-    casts = {"filters": parse_filters, "limit": lambda v: int(v) or None}
+    casts = {"filters": parse_filters, "limit": lambda v: v or None}  # 0 = all digits; negatives fail validation
     changes = {}
     for field in dataclasses.fields(TrainConfig):
         key = f"train_{field.name}"
         if key not in ss:
             continue
         value = ss[key]  # widgets return the right types already: int, float, bool, str
+        if value is None:  # an emptied number box
+            raise ConfigError(field.name, "is empty; type a number")
         changes[field.name] = casts[field.name](value) if field.name in casts else value
     return base.replace(**changes)
 
@@ -131,5 +195,5 @@ def preset_tag(config: TrainConfig) -> str | None:
     return name if name in PRESETS and PRESETS[name] == config else None
 
 
-__all__ = ["GROUPS", "group_of", "init", "preset_control", "architecture_controls", "optimisation_controls",
+__all__ = ["LABELS", "GROUPS", "label_of", "problem", "group_of", "load", "summary", "init", "preset_control", "architecture_controls", "optimisation_controls",
            "data_controls", "config_from_widgets", "preset_tag"]

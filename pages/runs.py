@@ -1,5 +1,7 @@
 """Runs: every saved run (and running job) in a table, curves overlaid, one run in detail.
 
+Anyone may view and compare any run; only the session that trained a run sees Delete for it
+(runs from the command line or older versions have no owner: nobody deletes them from here).
 Widget keys: runs_compare (multiselect of runs to overlay), runs_detail (the run shown in
 detail), runs_download ("Download model (.keras)"), runs_delete_sure (confirmation checkbox),
 runs_delete ("Delete run").
@@ -9,15 +11,19 @@ import numpy as np
 import streamlit as st
 
 import cnn_lab_ui
-from cnn_core import plots, runs
+from cnn_core import runs
 from cnn_core.data import DataError
 from cnn_lab_ui import charts, runs_table, state
+from cnn_lab_ui.widgets import fmt_seconds
 
 cnn_lab_ui.use_app_navigation()
+me = state.owner()
 
 
 def delete(name: str) -> None:
     try:
+        if not runs_table.may_delete(runs.read_info(runs.run_path(name)), me):  # checked again at the click
+            raise runs.RunError(f"run {name} is not yours to delete")
         runs.delete_run(name)
         st.session_state["runs_message"] = ("success", f"Deleted run {name}.")
     except runs.RunError as e:
@@ -35,7 +41,7 @@ jobs = [j.snapshot() for j in state.job_manager().active()]
 if jobs:
     st.info(f"{len(jobs)} training job(s) running. Open the Train page to watch or stop one.")
     st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
-st.dataframe(runs_table.table(infos, jobs), hide_index=True, column_config={
+st.dataframe(runs_table.table(infos, jobs, me), hide_index=True, column_config={
     "Test accuracy": st.column_config.NumberColumn(format="percent"),
     "Learning rate": st.column_config.NumberColumn(format="%.4f"),
 })
@@ -47,27 +53,29 @@ if not infos:
 
 names = [r.name for r in infos]
 by_name = {r.name: r for r in infos}
+labels = {r.name: runs_table.short_label(r) for r in infos}  # the same words in the picker and the legends
 st.header("Compare runs")
-if "runs_compare" in st.session_state:  # drop runs deleted since
-    st.session_state["runs_compare"] = [n for n in st.session_state["runs_compare"] if n in by_name]
-picked = st.multiselect("Runs to overlay", names, default=names[:2], key="runs_compare")
+# Session state alone sets the choice (a default as well would be a second source, and a warning).
+st.session_state["runs_compare"] = [n for n in st.session_state.get("runs_compare", names[:2]) if n in by_name]
+picked = st.multiselect("Runs to overlay", names, key="runs_compare", format_func=labels.get)
 histories = {}
 for name in picked:
     try:
-        histories[name] = runs.load_run(name).history
+        histories[labels[name]] = runs_table.load_run(*runs_table.run_key(name)).history
     except runs.RunError as e:
         st.warning(str(e))
 if histories:
     c1, c2 = st.columns(2)
-    c1.altair_chart(charts.runs_overlay(histories, "accuracy", "accuracy"), width="stretch")
-    c2.altair_chart(charts.runs_overlay(histories, "loss", "loss"), width="stretch")
+    c1.altair_chart(charts.runs_overlay(histories, "accuracy", "Accuracy"), width="stretch")
+    c2.altair_chart(charts.runs_overlay(histories, "loss", "Loss"), width="stretch")
 
 st.header("One run in detail")
 if st.session_state.get("runs_detail") not in by_name:
     st.session_state.pop("runs_detail", None)
 name = st.selectbox("Run", names, key="runs_detail")
+key = runs_table.run_key(name)
 try:
-    run = runs.load_run(name)
+    run = runs_table.load_run(*key)
 except runs.RunError as e:
     st.error(str(e))
     st.stop()
@@ -76,7 +84,7 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("Test accuracy", f"{info.test_accuracy:.2%}")
 m2.metric("Test loss", f"{info.test_loss:.4f}")
 m3.metric("Epochs", f"{info.epochs_completed}/{info.config.epochs}", help=f"state: {info.state}")
-m4.metric("Training time", f"{info.train_seconds:.1f} s")
+m4.metric("Training time", fmt_seconds(info.train_seconds), help="minutes:seconds spent fitting")
 st.caption(f"Data: {info.data_source}")
 
 try:
@@ -86,7 +94,7 @@ except DataError as e:
     ds, class_names = None, [str(i) for i in range(10)]
     st.warning(f"Dataset not available, so no gallery of mistakes: {e}")
 c1, c2 = st.columns(2)
-c1.image(plots.to_png(plots.confusion_matrix(run.confusion, class_names)), caption=(
+c1.image(runs_table.confusion_png(*key, run.confusion, tuple(class_names)), caption=(
     "Confusion matrix: row = the true label, column = the model's answer; the diagonal holds the right answers."))
 totals = run.confusion.sum(axis=1)
 per_class = np.divide(np.diag(run.confusion), totals, out=np.zeros(10), where=totals > 0)
@@ -99,7 +107,7 @@ if ds is not None and len(ds.y_test) == len(run.probabilities):
     if total:
         titles = [f"true {class_names[ds.y_test[i]]} → {class_names[run.y_pred[i]]}\np={run.probabilities[i].max():.2f}"
                   for i in idx]
-        st.image(plots.to_png(plots.digit_gallery(ds.x_test[idx], titles)),
+        st.image(runs_table.mistakes_png(*key, ds.source, ds.x_test[idx], tuple(titles)),
                  caption="Each digit: its true label → the model's answer, and the probability the model gave it.")
 elif ds is not None:
     st.warning(f"This run was tested on {len(run.probabilities):,} digits, the dataset here has "
@@ -110,5 +118,11 @@ d1, d2 = st.columns(2)
 d1.download_button("Download model (.keras)", data=lambda: runs.model_bytes(info), file_name=f"{name}.keras",
                    mime="application/octet-stream", key="runs_download", on_click="ignore")
 with d2:
-    sure = st.checkbox(f"Yes, delete run {name} for good", key="runs_delete_sure")
-    st.button("Delete run", key="runs_delete", disabled=not sure, on_click=delete, args=(name,), type="primary")
+    if runs_table.may_delete(info, me):
+        sure = st.checkbox(f"Yes, delete run {name} for good", key="runs_delete_sure")
+        st.button("Delete run", key="runs_delete", disabled=not sure, on_click=delete, args=(name,), type="primary")
+    elif info.owner is None:
+        st.caption("Made on the command line (or by an older CNN Lab): no one deletes it from the browser; "
+                   "remove its folder from the runs folder instead.")
+    else:
+        st.caption(f"Trained by {info.owner}: only they can delete it. You may view, compare and download it.")

@@ -2,8 +2,9 @@
 
 Widget keys: train_preset, train_<TrainConfig field> (see cnn_lab_ui/train_form.py),
 train_start ("Start training"), train_stop ("Stop"), train_reattach_job + train_reattach
-("Reattach"), train_new ("Train another model").
+("Reattach"), train_back ("Back to the form"), train_new ("Train another model").
 Session state: train_job_id (the attached job; the page reattaches to it on return).
+A person watches and stops only their own jobs (state.owner()).
 """
 
 import streamlit as st
@@ -12,17 +13,20 @@ import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.config import ConfigError
 from cnn_core.data import DataError
-from cnn_lab_ui import charts, cost_panel, jobs, state, train_form
-from cnn_lab_ui.widgets import fmt_seconds
+from cnn_lab_ui import charts, cost_panel, jobs, runs_table, state, train_form
 
 cnn_lab_ui.use_app_navigation()
 
 st.title("Train a CNN")
 manager = state.job_manager()
+me = state.owner()
 job = state.attached_job()
+if job is not None and job.owner != me:  # only your own jobs are watched (and stopped) here
+    state.detach()
+    job = None
 
 if job is None:
-    jobs.reattach_offer(manager)  # after a browser refresh: the jobs still running
+    jobs.reattach_offer(manager, me)  # after a browser refresh: your jobs still running
 
 panel = st.container()  # the attached job's progress, charts and results: above the form, seen first
 train_form.init()
@@ -44,7 +48,7 @@ with col_data:
     train_form.data_controls()
     boxes["data"] = st.container()
 
-# Validate before anything starts: the engine's own message, next to the controls it concerns.
+# Validate before anything starts: the engine's own message, naming the box it concerns.
 config, problem = None, None
 try:
     config = train_form.config_from_widgets()
@@ -52,7 +56,7 @@ try:
     config.validate(len(ds.x_train))
     boxes["data"].caption(f"Source: {ds.source}")
 except ConfigError as e:
-    problem = str(e)
+    problem = train_form.problem(e)
     boxes[train_form.group_of(e.parameter)].error(f"**Invalid setting** — {problem}")
 except DataError as e:
     problem = str(e)
@@ -68,7 +72,7 @@ if problem:
     st.error(f"Cannot start: {problem}")
 if start and config is not None and problem is None and not busy:
     try:
-        job = manager.submit(config, owner=state.owner(), preset=train_form.preset_tag(config))
+        job = manager.submit(config, owner=me, preset=train_form.preset_tag(config))
     except (ConfigError, runs.RunError) as e:
         st.error(f"Cannot start: {e}")
         st.stop()
@@ -80,56 +84,50 @@ if job is None:
     st.stop()
 
 
-def show_job(job_id: str, was_active: bool) -> None:
-    """Polled by the fragment: draws the job's latest snapshot; never touches the training thread."""
+def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
+    """Polled by the fragment: the job's latest progress and per-batch charts, nothing else.
+
+    The epoch charts and the results are drawn by the page, which the fragment reruns only when
+    a new epoch arrived or the job ended: a poll sends a progress bar and two small charts.
+    """
     job = manager.get(job_id)
     snap = job.snapshot()
-    if was_active and snap.done:
-        st.rerun(scope="app")  # once: the whole page switches to the final state (Start enabled again)
-    if not snap.done and st.button("Stop", key="train_stop", disabled=snap.state == "stopping",
-                                   help="Stop after the current batch; the partly trained model is kept and saved."):
+    if was_active and (snap.done or snap.epoch != epochs_drawn):
+        st.rerun(scope="app")
+    if not snap.done and job.owner == me and st.button(
+            "Stop", key="train_stop", disabled=snap.state == "stopping",
+            help="Stop after the current batch; the partly trained model is tested and saved."):
         job.request_stop()
         snap = job.snapshot()
     st.subheader(f"Job {snap.job_id}: {snap.state}")
     if not snap.done:
-        st.progress(*jobs.progress(snap))
+        st.progress(*jobs.progress(snap, jobs.test_size_for(snap)))
     if snap.batch_loss:
         c1, c2 = st.columns(2)
-        c1.altair_chart(charts.batch_chart(snap.batch_loss, snap.batches_per_epoch, "Loss per batch", "loss",
-                                           "#d62728"), width="stretch")
-        c2.altair_chart(charts.batch_chart(snap.batch_accuracy, snap.batches_per_epoch, "Accuracy per batch",
-                                           "accuracy"), width="stretch")
+        for col, series, title, colour in ((c1, snap.batch_loss, "Loss per batch", "#d62728"),
+                                           (c2, snap.batch_accuracy, "Accuracy per batch", "#1f77b4")):
+            frame = charts.live_series((job_id, title), series, snap.batches_per_epoch)
+            col.vega_lite_chart(frame, charts.batch_spec(title, title.split()[0].lower(), colour), width="stretch")
+
+
+snap = job.snapshot()
+active = not snap.done
+with panel:
+    st.caption(f"Started by {runs_table.started_by(job.owner, me)}. Settings: {train_form.summary(job.config)}")
+    st.fragment(show_job, run_every=0.5 if active else None)(job.id, active, snap.epoch)
     if snap.epoch_history["loss"]:
         c3, c4 = st.columns(2)
         c3.altair_chart(charts.epoch_chart(snap.epoch_history, "loss", "Loss per epoch", "loss"), width="stretch")
         c4.altair_chart(charts.epoch_chart(snap.epoch_history, "accuracy", "Accuracy per epoch", "accuracy"),
                         width="stretch")
-    if snap.state == "failed":
-        st.error(f"Training failed: {snap.error}")
-    elif snap.done and snap.run_name:
-        st.success(f"Training {jobs.outcome(snap)}. Saved as run **{snap.run_name}**.")
-        m1, m2, m3 = st.columns(3)
-        m1.metric("Test accuracy", f"{snap.test_accuracy:.2%}")
-        m2.metric("Test loss", f"{snap.test_loss:.4f}")
-        try:
-            seconds = runs.read_info(job.run_dir).train_seconds  # the fit itself, without start-up and test
-        except (runs.RunError, TypeError):
-            seconds = snap.elapsed
-        m3.metric("Training time", fmt_seconds(seconds), help="minutes:seconds spent fitting")
-        st.caption(f"Tested on {snap.data_source}")
-        jobs.choose_once(job_id, snap.run_name)  # the Model and Draw pages open this run next
-        l1, l2, l3 = st.columns(3)
-        l1.page_link("pages/model.py", label="Look inside this model", icon=":material/search_insights:")
-        l2.page_link("pages/draw.py", label="Draw digits for this model", icon=":material/draw:")
-        l3.page_link("pages/runs.py", label="Compare with other runs", icon=":material/monitoring:")
-    elif snap.done:
-        st.warning(snap.error or "The job ended before training started.")
-
-
-active = not job.done
-with panel:
-    st.fragment(show_job, run_every=0.5 if active else None)(job.id, active)
-    if not active and st.button("Train another model", key="train_new", help="Hide this job's results."):
-        state.detach()
-        st.rerun()
+    if active:
+        if st.button("Back to the form", key="train_back",
+                     help="Stop watching: the job keeps training, and you can reattach to it at the top of this page."):
+            state.detach()
+            st.rerun()
+    else:
+        jobs.show_result(snap)
+        if st.button("Train another model", key="train_new", help="Hide this job's results."):
+            state.detach()
+            st.rerun()
     st.divider()

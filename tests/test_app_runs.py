@@ -25,6 +25,29 @@ def runs_here(trained_runs, runs_dir):
     return names
 
 
+ALICE = "a11ce000"  # the browser session that trained `alices_run`
+
+
+@pytest.fixture(scope="module")
+def alices_made(tmp_path_factory):
+    """A real tiny run trained by a browser session (its owner id recorded in run.json)."""
+    from cnn_core import training
+    from cnn_core.config import TrainConfig
+
+    folder = tmp_path_factory.mktemp("alices-runs")
+    job = training.JobManager(max_jobs=1, runs_dir=folder).submit(
+        TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=300, batch_size=32, seed=3), owner=ALICE)
+    assert job.wait(300).state == "finished"
+    return folder, job.run_dir.name
+
+
+@pytest.fixture
+def alices_run(alices_made, runs_here, runs_dir):
+    folder, name = alices_made
+    shutil.copytree(folder / name, runs_dir / name)
+    return name
+
+
 def open_runs(**state) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     for key, value in state.items():
@@ -40,9 +63,23 @@ def test_lists_the_runs_made_in_the_test(runs_here):
     assert set(runs_here) <= set(table["Name"])
     row = table[table["Name"] == runs_here[0]].iloc[0]
     assert row["State"] == "finished" and row["Epochs"] == "1/1" and row["Filters"] == "4"
-    assert 0 <= row["Test accuracy"] <= 1 and row["Training time (s)"] > 0 and row["Digits"] == "400"
+    assert 0 <= row["Test accuracy"] <= 1 and row["Digits"] == "400"
     for column in ("Date", "Dataset", "Learning rate", "Batch", "Optimizer"):
         assert column in table.columns
+    # What a person looks for is seen without scrolling sideways.
+    assert list(table.columns[:3]) == ["Name", "Test accuracy", "State"]
+    assert row["Started by"] == "command line or older CNN Lab"
+
+
+def test_training_time_is_written_as_on_the_train_page(runs_here, runs_dir):
+    from cnn_core import runs
+    from cnn_lab_ui.widgets import fmt_seconds
+
+    at = open_runs(runs_detail=runs_here[0])
+    seconds = runs.read_info(runs_dir / runs_here[0]).train_seconds
+    table = at.dataframe[0].value
+    assert table[table["Name"] == runs_here[0]].iloc[0]["Training time"] == fmt_seconds(seconds)
+    assert {m.label: m.value for m in at.metric}["Training time"] == fmt_seconds(seconds)
 
 
 def test_damaged_run_folder_is_a_warning_not_a_crash(runs_here, runs_dir):
@@ -55,6 +92,9 @@ def test_damaged_run_folder_is_a_warning_not_a_crash(runs_here, runs_dir):
 
 def test_compare_and_detail(runs_here):
     at = open_runs()
+    # The first two runs are compared at first, set through session state only (no widget default too).
+    picker = at.multiselect(key="runs_compare")
+    assert set(picker.value) == set(runs_here) and not list(picker.proto.default)
     at.multiselect(key="runs_compare").set_value(runs_here).run()
     assert not at.exception
     charts = at.get("vega_lite_chart")
@@ -69,15 +109,71 @@ def test_compare_and_detail(runs_here):
     assert download and download[0].proto.label == "Download model (.keras)"
 
 
-def test_delete_needs_confirmation(runs_here, runs_dir):
-    at = open_runs(runs_detail=runs_here[0])
+def test_compare_charts_are_readable(runs_here):
+    import json
+
+    from cnn_core import runs
+
+    at = open_runs()
+    at.multiselect(key="runs_compare").set_value(runs_here).run()
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")[:2]]
+    infos = {name: runs.read_info(runs.run_path(name)) for name in runs_here}
+    labels = set(at.multiselect(key="runs_compare").options)
+    for spec, metric in zip(specs, ("accuracy", "loss")):
+        # A plot area tall enough to read: `height` is the plot's own (fit-x), not shared with the
+        # legend and titles (Streamlit's default "fit" left ~100 of 320 px for the curves).
+        assert spec["height"] >= 300 and spec["autosize"]["type"] == "fit-x"
+        assert spec["title"]["anchor"] == "start" and len(spec["title"]["text"]) <= 12, "a short title, not clipped"
+        # The y-axis fits the curves (every validation point in view), not a fixed 0 to 1.
+        domain = spec["layer"][0]["encoding"]["y"]["scale"]["domain"]
+        val = [v for name in runs_here for v in runs.load_run(name).history["epoch"][f"val_{metric}"]]
+        assert domain[0] <= min(val) and max(val) <= domain[1], (domain, val)
+        assert domain[1] - domain[0] < 0.8 * (max(1.0, domain[1]) - 0), domain
+    # Short labels a person matches with the picker: the name without its date, and the accuracy.
+    for name, info in infos.items():
+        label = [l for l in labels if name.endswith(l.split(" · ")[0])]
+        assert label and len(label[0]) < len(name) + 10 and f"{info.test_accuracy:.2%}" in label[0], (name, labels)
+
+
+def test_figures_are_made_once_per_run(runs_here, monkeypatch):
+    from cnn_core import plots
+
+    made = []
+    real = plots.confusion_matrix
+    monkeypatch.setattr(plots, "confusion_matrix", lambda *a, **k: made.append(1) or real(*a, **k))
+    at = open_runs(runs_detail=runs_here[1])
+    first = len(made)
+    at.run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    assert first <= 1 and len(made) == first, "the confusion matrix is drawn once per run version"
+
+
+def test_delete_needs_confirmation(alices_run, runs_dir):
+    at = open_runs(runs_detail=alices_run, owner=ALICE)
     assert at.button(key="runs_delete").disabled
     at.checkbox(key="runs_delete_sure").check().run()
     at.button(key="runs_delete").click().run()
     assert not at.exception, at.exception
-    assert not (runs_dir / runs_here[0]).exists()
+    assert not (runs_dir / alices_run).exists()
     assert any("Deleted run" in s.value for s in at.success)
-    assert runs_here[0] not in set(at.dataframe[0].value["Name"])
+    assert alices_run not in set(at.dataframe[0].value["Name"])
+
+
+def test_only_the_runs_owner_sees_delete(alices_run, runs_here, runs_dir):
+    # Someone else views it (and may compare or download it) but has no Delete.
+    bob = open_runs(runs_detail=alices_run, owner="b0b00000")
+    assert not [b for b in bob.button if b.key == "runs_delete"]
+    assert any(f"Trained by {ALICE}" in c.value for c in bob.caption)
+    table = bob.dataframe[0].value
+    assert table[table["Name"] == alices_run].iloc[0]["Started by"] == ALICE
+    assert bob.get("download_button")
+    # A run without an owner (the command line, older versions): nobody deletes it from here.
+    for owner in (ALICE, "b0b00000"):
+        at = open_runs(runs_detail=runs_here[0], owner=owner)
+        assert not [b for b in at.button if b.key == "runs_delete"]
+        assert any("command line" in c.value for c in at.caption)
+    assert (runs_dir / alices_run).is_dir() and (runs_dir / runs_here[0]).is_dir()
 
 
 def test_no_runs_yet(runs_dir):

@@ -3,9 +3,11 @@
 Fragments with run_every do not tick inside AppTest, so the tests poll by rerunning the app.
 """
 
+import re
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -69,27 +71,54 @@ def test_preset_fills_the_controls(runs_dir):
 def test_invalid_hyperparameters_show_the_message_and_disable_start(runs_dir):
     at = open_train(train_filters="32, 64, 128, 256, 512", train_kernel_size=5)
     errors = " ".join(e.value for e in at.error)
-    assert "filters:" in errors and "shrink the 28x28 image" in errors, errors
+    assert "Filters per conv block (comma-separated):" in errors and "shrink the 28x28 image" in errors, errors
     assert start_button(at).disabled
 
     # validate(n_available): more digits than the dataset has.
     at = open_train(train_limit=10_000_000)
     errors = " ".join(e.value for e in at.error)
-    assert "limit:" in errors and "the dataset has" in errors, errors
+    assert "Training digits (0 = all):" in errors and "the dataset has" in errors, errors
     assert start_button(at).disabled
 
     at = open_train(train_filters="thirty-two")
-    assert "filters:" in " ".join(e.value for e in at.error)
+    assert "Filters per conv block (comma-separated):" in " ".join(e.value for e in at.error)
     assert start_button(at).disabled
 
     at = open_train(train_learning_rate=0.0)
-    assert "learning_rate:" in " ".join(e.value for e in at.error)
+    assert "Learning rate:" in " ".join(e.value for e in at.error)
     assert start_button(at).disabled
 
     # Fixing the value enables Start again.
     at.session_state["train_learning_rate"] = 0.001
     at.run()
     assert not at.error and not start_button(at).disabled
+
+
+@pytest.mark.parametrize("key, value, label", [
+    ("train_epochs", 0, "Epochs"), ("train_batch_size", 100_000, "Batch size"), ("train_learning_rate", 5.0, "Learning rate"),
+    ("train_limit", 5, "Training digits (0 = all)"), ("train_kernel_size", 0, "Kernel size (n × n)"),
+    ("train_seed", -1, "Random seed"), ("train_dense_units", 5000, "Dense units (0 = none)"),
+])
+def test_out_of_range_number_is_what_the_box_shows_and_blocks_start(runs_dir, key, value, label):
+    """The box keeps the typed value (no min/max clamps it or leaves it unsent), and Start says why not."""
+    at = open_train(**{key: value})
+    assert not at.exception, at.exception
+    assert at.number_input(key=key).value == value, "the box shows what was typed"
+    errors = [e.value for e in at.error]
+    assert any(e.startswith(f"Cannot start: {label}: ") for e in errors), errors
+    assert start_button(at).disabled
+    field = key[len("train_"):]
+    assert not any(e.startswith((f"Cannot start: {field}:", f"**Invalid setting** — {field}:")) for e in errors), errors
+
+
+def test_every_box_label_is_the_one_used_in_messages(runs_dir):
+    from cnn_lab_ui import train_form
+
+    at = open_train()
+    shown = {w.key: w.label for kind in ("text_input", "number_input", "selectbox", "checkbox", "slider")
+             for w in getattr(at, kind) if w.key and w.key.startswith("train_")}
+    for field, label in train_form.LABELS.items():
+        assert shown[f"train_{field}"] == label, field
 
 
 def test_tiny_training_runs_to_completion_and_shows_test_accuracy(runs_dir):
@@ -112,34 +141,116 @@ def test_tiny_training_runs_to_completion_and_shows_test_accuracy(runs_dir):
     assert at.session_state["chosen_model"] == saved[0].name
 
 
-def test_running_job_is_listed_reattached_after_refresh_and_stopped(runs_dir):
-    at = open_train(**{**TINY, "train_epochs": 60, "train_limit": 1000})
+def test_own_job_is_reattached_with_its_settings_others_see_nothing_to_stop(runs_dir):
+    long_job = {**TINY, "train_filters": "4, 8", "train_epochs": 60, "train_limit": 1000}
+    at = open_train(**long_job)
     start_button(at).click().run()
-    job_id = at.session_state["train_job_id"]
+    job_id, alice = at.session_state["train_job_id"], at.session_state["owner"]
 
-    # A browser refresh is a new session: the Runs page lists the running job...
+    # Anyone's Runs page lists the running job, and who started it.
     runs_page = AppTest.from_file(APP, default_timeout=180)
     runs_page.switch_page("pages/runs.py").run()
     assert not runs_page.exception, runs_page.exception
-    names = list(runs_page.dataframe[0].value["Name"])
-    assert any(job_id in n for n in names), names
+    table = runs_page.dataframe[0].value
+    row = table[table["Name"].str.contains(job_id)].iloc[0]
+    assert row["Started by"] == alice, row
 
-    # ...and the Train page offers to reattach to it.
-    fresh = open_train()
+    # Another person: no offer to reattach, and forcing the job id does not give them a Stop.
+    bob = open_train()
+    assert not [s for s in bob.selectbox if s.key == "train_reattach_job"]
+    bob.session_state["train_job_id"] = job_id
+    bob.run()
+    assert not [b for b in bob.button if b.key == "train_stop"] and "train_job_id" not in bob.session_state
+
+    # The same person after a refresh (a new session with their owner id): their job is offered,
+    # and reattaching shows the job's own settings, not the form's defaults.
+    fresh = AppTest.from_file(APP, default_timeout=180)
+    fresh.session_state["owner"] = alice
+    fresh.switch_page("pages/train.py").run()
+    assert fresh.text_input(key="train_filters").value != "4, 8", "the fresh form starts from the preset"
     assert fresh.selectbox(key="train_reattach_job").value == job_id
     fresh.button(key="train_reattach").click().run()
     assert fresh.session_state["train_job_id"] == job_id
-    # While it runs: a progress bar with epoch, batch and ETA, and the live charts.
+    assert fresh.text_input(key="train_filters").value == "4, 8"
+    assert fresh.number_input(key="train_epochs").value == 60 and fresh.number_input(key="train_limit").value == 1000
+    assert any("Started by you" in c.value and "filters 4, 8" in c.value and "60 epochs" in c.value
+               for c in fresh.caption), [c.value for c in fresh.caption]
+
+    # While it runs: progress with epoch, batch and ETA, and the live charts.
     poll(fresh, lambda a: any("ETA" in p.proto.text for p in a.get("progress")) and len(a.get("vega_lite_chart")) >= 2)
     text = [p.proto.text for p in fresh.get("progress")][0]
     assert text.startswith("Epoch ") and "batch " in text, text
+
+    # "Back to the form" leaves the job running, and Start is usable again; reattach, then stop.
+    fresh.button(key="train_back").click().run()
+    assert "train_job_id" not in fresh.session_state and not start_button(fresh).disabled
+    assert fresh.selectbox(key="train_reattach_job").value == job_id
+    fresh.button(key="train_reattach").click().run()
     fresh.button(key="train_stop").click().run()
     poll(fresh, lambda a: metric(a, "Test accuracy") is not None)
-    assert any("stopped after" in s.value for s in fresh.success), [s.value for s in fresh.success]
+    said = [s.value for s in fresh.success]
+    assert any(re.search(r"Training was stopped (during epoch \d+ of 60, after \d+ of \d+ batches|after \d+ of 60 epochs)", s)
+               for s in said), said
     from cnn_core import runs
 
     infos = runs.list_runs(runs_dir)
     assert len(infos) == 1 and infos[0].state == "stopped" and infos[0].epochs_completed < 60
+    assert infos[0].owner == alice
+
+
+def snapshot(**fields):
+    """A real job snapshot (from training.Progress) with some fields changed."""
+    import dataclasses
+
+    from cnn_core import training
+    from cnn_core.config import TrainConfig
+
+    base = training.Progress("job1-abcd", TrainConfig(epochs=5), owner="me").snapshot()
+    return dataclasses.replace(base, **fields)
+
+
+def test_progress_text_says_what_the_job_is_doing():
+    from cnn_core import training
+    from cnn_lab_ui import jobs
+
+    def text(n_test=None, **fields):
+        return jobs.progress(snapshot(**fields), n_test)[1]
+
+    assert text(state="queued", queue_position=2).startswith("Queued: position 2")
+    assert text(state="running", phase=training.LOADING) == "Loading the digits and building the model…"
+    training_text = text(state="running", phase=training.TRAINING, batches_per_epoch=446, epoch=1, batch=40,
+                         batch_loss=(0.5,) * 486, eta=12.0)
+    assert training_text.startswith("Epoch 2/5 · batch 40/446"), training_text
+    # After the last batch: the test set is being evaluated, not "batch 0/446 · ETA 0:00".
+    after = dict(batches_per_epoch=446, epoch=5, batch=0, batch_loss=(0.5,) * 2230, eta=0.0)
+    assert text(10_000, state="running", phase=training.TESTING, **after) == "Testing on 10,000 digits…"
+    assert text(None, state="running", phase=training.TESTING, **after) == "Testing on the test set…"
+    assert text(state="running", phase=training.SAVING, **after) == "Saving the run…"
+    # After Stop: first the current batch ends, then the partly trained model is tested.
+    stopped = dict(batches_per_epoch=446, epoch=0, batch=171, batch_loss=(0.5,) * 171)
+    assert text(state="stopping", phase=training.TRAINING, **stopped).startswith("Stopping after this batch")
+    assert text(10_000, state="stopping", phase=training.TESTING, **stopped) == (
+        "Stopped: testing the partly trained model on 10,000 digits…")
+
+
+def test_outcome_says_where_a_stopped_job_stopped():
+    from cnn_lab_ui import jobs
+
+    assert jobs.outcome(snapshot(state="finished", epoch=5, batches_per_epoch=446)) == "finished"
+    assert jobs.outcome(snapshot(state="stopped", epoch=0, batch=171, batches_per_epoch=446)) == (
+        "was stopped during epoch 1 of 5, after 171 of 446 batches")
+    assert jobs.outcome(snapshot(state="stopped", epoch=2, batch=0, batches_per_epoch=446)) == (
+        "was stopped after 2 of 5 epochs")
+
+
+def test_epoch_chart_ticks_are_whole_epochs():
+    from cnn_lab_ui import charts
+
+    spec = charts.epoch_chart({"loss": [0.3], "val_loss": [0.2]}, "loss", "Loss per epoch", "loss").to_dict()
+    axis = spec["encoding"]["x"]["axis"]
+    assert axis["format"] == "d" and axis["values"] == [1], axis
+    spec = charts.epoch_chart({"loss": [0.3] * 50}, "loss", "Loss per epoch", "loss").to_dict()
+    assert spec["encoding"]["x"]["axis"]["format"] == "d"
 
 
 def test_live_charts_stay_bounded_as_batches_accumulate():
@@ -148,14 +259,28 @@ def test_live_charts_stay_bounded_as_batches_accumulate():
     from cnn_lab_ui import charts
 
     losses = np.linspace(2.3, 0.05, 200_000) + np.random.default_rng(0).normal(0, 0.2, 200_000)
+    losses[5] = np.nan
     df = charts.smoothed_batches(losses, batches_per_epoch=1000)
-    assert len(df) <= charts.MAX_POINTS
+    assert len(df) <= charts.MAX_POINTS <= 300
     assert df["epoch"].iloc[-1] == 200.0, "the latest batch is always drawn"
-    assert df["value"].std() < losses.std(), "smoothed"
-    spec = charts.batch_chart(losses, 1000, "Loss per batch", "loss").to_dict()
-    assert spec["encoding"]["x"]["title"] and spec["encoding"]["y"]["title"] == "loss"
+    assert df["value"].std() < np.nanstd(losses), "smoothed"
     short = charts.smoothed_batches([1.0, 0.5], batches_per_epoch=2)
     assert list(short["epoch"]) == [0.5, 1.0] and short["value"].iloc[0] == 1.0
+
+    # Live: polled as the job grows, only the new batches are processed, the points sent stay
+    # few, and they are the same EMA as the whole-series one.
+    key = ("job-test", "loss")
+    for n in (1, 2, 999, 5_000, 77_777, 200_000):
+        live = charts.live_series(key, tuple(losses[:n]), batches_per_epoch=1000)
+        assert 1 <= len(live) <= charts.MAX_POINTS and live["epoch"].iloc[-1] == n / 1000
+        batches = (live["epoch"].to_numpy() * 1000).round().astype(int)
+        assert np.allclose(live["value"], charts.ema(losses[:n])[batches - 1], equal_nan=True)
+    series = charts._LIVE[key]
+    assert series.n == 200_000 and len(series.kept) < charts.MAX_POINTS
+    # The spec is built once and reused; each draw gets its own copy.
+    spec = charts.batch_spec("Loss per batch", "loss")
+    assert spec["encoding"]["x"]["title"] and spec["encoding"]["y"]["title"] == "loss" and "data" not in spec
+    assert charts.batch_spec("Loss per batch", "loss") == spec and charts.batch_spec("Loss per batch", "loss") is not spec
 
 
 def test_runs_folder_that_cannot_be_written_is_said_before_training(tmp_path, monkeypatch):

@@ -513,3 +513,8 @@ def box(locator: Locator) -> dict:
     found = locator.bounding_box()
     assert found, f"{locator} has no bounding box"
     return found
+
+
+def number_box(page: Page, label) -> Locator:
+    """The <input> of the st.number_input labelled `label` (exact text, or a compiled regex)."""
+    return _labelled(page, "stNumberInput", label).locator("input")

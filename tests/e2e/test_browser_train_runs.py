@@ -1,6 +1,8 @@
 """Train and Runs: a tiny training from the form to its final accuracy, watched live; Stop on a
 longer one keeps a stopped run; the Runs page lists the tiny run with its accuracy and shows its
-confusion matrix; two people training at once each get their own result.
+confusion matrix; two people training at once each get their own result; a number typed out of
+range blocks Start (naming the box) instead of training the old value; each person sees and
+controls only their own jobs, and only the owner of a run may delete it.
 
 The tests in this module run in order (the Runs test looks for the run trained before it; when
 run alone, it trains one itself).
@@ -105,7 +107,8 @@ def test_stop_a_longer_run_keeps_a_stopped_run(page):
 
     h.button(page, "Stop").click()
     expect(h.training_result(page)).to_be_visible(timeout=h.TRAIN_TIMEOUT)
-    expect(page.get_by_text(re.compile(r"Training was stopped after \d+ of 5 epoch"))).to_be_visible()
+    expect(page.get_by_text(re.compile(
+        r"Training was stopped (during epoch \d of 5, after \d+ of \d+ batches|after \d of 5 epochs)"))).to_be_visible()
     name, accuracy = h.run_name(page), h.metric(page, "Test accuracy").inner_text().strip()
     assert h.PERCENT.match(accuracy)
     TRAINED["stopped"] = (name, accuracy)
@@ -190,3 +193,72 @@ def test_two_people_train_at_once(open_page):
     h.goto_page(alice, "Runs")
     assert expect_run_listed(alice, name_a, acc_a, state="finished")["Filters"] == "8"
     assert expect_run_listed(alice, name_b, acc_b, state="finished")["Filters"] == "4,8"
+
+
+@pytest.mark.browser
+def test_out_of_range_number_blocks_start_naming_the_box(page):
+    h.goto_page(page, "Train")
+    start = h.button(page, "Start training")
+    expect(start).to_be_enabled()
+    # Typed with the keyboard and committed with Enter, as a learner does.
+    for label, bad, good in (("Epochs", "0", "1"), ("Batch size", "100000", "64"), ("Learning rate", "5", "0.002")):
+        box = h.number_box(page, label)
+        box.fill("")
+        box.press_sequentially(bad)
+        box.press("Enter")
+        h.wait_for_script_idle(page)
+        expect(start).to_be_disabled()
+        expect(page.get_by_test_id("stAlertContentError").filter(has_text=f"Cannot start: {label}:")).to_be_visible()
+        box.fill("")
+        box.press_sequentially(good)
+        box.press("Enter")
+        h.wait_for_script_idle(page)
+        expect(start).to_be_enabled()
+        expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
+    # Every checkbox label is shown whole (none cut off in its narrow column).
+    # (Streamlit ends a label too long for its line with an ellipsis: its text is wider than its box.)
+    cut = page.get_by_test_id("stCheckbox").evaluate_all("""boxes => boxes.filter(b => {
+        const m = b.querySelector('[data-testid=stWidgetLabel] [data-testid=stMarkdownContainer]');
+        return m && m.scrollWidth > m.clientWidth + 1;
+    }).map(b => b.innerText)""")
+    assert not cut, f"checkbox labels cut off: {cut}"
+
+
+@pytest.mark.browser
+def test_each_person_controls_only_their_own_jobs_and_runs(open_page):
+    alice, bob = open_page(), open_page()
+    h.configure_training(alice, **LONG)
+    h.button(alice, "Start training").click()
+    expect(h.button(alice, "Stop")).to_be_visible()
+    job = alice.get_by_role("heading", name=re.compile(r"^Job \S+:")).first
+    expect(job).to_be_visible()
+    job_id = re.match(r"Job (\S+):", job.inner_text()).group(1)
+    expect(alice.get_by_text(re.compile(r"^Started by you"))).to_be_visible()
+
+    # Bob's Train page offers no job to reattach (Alice's is not his) and shows no Stop.
+    h.goto_page(bob, "Train")
+    expect(h.button(bob, "Reattach")).to_have_count(0)
+    expect(h.button(bob, "Stop")).to_have_count(0)
+    expect(bob.get_by_text(job_id)).to_have_count(0)
+
+    # Alice can go back to her form while the job runs, and reattach to it.
+    h.button(alice, "Back to the form").click()
+    h.wait_for_script_idle(alice)
+    expect(h.button(alice, "Start training")).to_be_enabled()
+    expect(h.button(alice, "Reattach")).to_be_visible()
+    h.button(alice, "Reattach").click()
+    h.wait_for_script_idle(alice)
+    expect(alice.get_by_role("heading", name=re.compile(rf"^Job {re.escape(job_id)}:"))).to_be_visible()
+    expect(h.progress(alice).first).to_contain_text(re.compile(r"batch [1-9]\d*/"), timeout=h.TRAIN_TIMEOUT)
+    h.button(alice, "Stop").click()
+    name, _ = h.wait_training_finished(alice)
+
+    # Everyone sees the run; only Alice has Delete.
+    h.goto_page(bob, "Runs")
+    run_row(bob, name)
+    h.select_option(bob, "Run", name)
+    expect(bob.get_by_text(re.compile(r"^Trained by \S+: only they can delete it"))).to_be_visible()
+    expect(h.button(bob, "Delete run")).to_have_count(0)
+    h.goto_page(alice, "Runs")
+    h.select_option(alice, "Run", name)
+    expect(h.button(alice, "Delete run")).to_be_visible()
