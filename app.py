@@ -50,6 +50,10 @@ if (!window.cnnLabServerLost) {{
 }}
 </script>""", unsafe_allow_javascript=True)
 
+from cnn_lab_ui import state  # noqa: E402  (after set_page_config, which must come first)
+
+state.remember_owner()
+
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),

@@ -5,7 +5,7 @@ default model. Per session (st.session_state): the person's attached training jo
 models of runs they opened, their latest drawing and their model choice.
 
 Session-state keys used here (not widgets):
-  owner          a short random id for this browser session (jobs are tagged with it)
+  owner          this learner's id (jobs and runs are tagged with it), kept in a cookie across refreshes
   train_job_id   the training job the Train page shows
   chosen_model   DEFAULT or a run name: the model picked on the Model or Draw page
   last_drawing   (28, 28, 1) float32: the latest preprocessed drawing from the Draw page
@@ -15,6 +15,7 @@ Session-state keys used here (not widgets):
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -61,10 +62,25 @@ def job_manager():
     return _manager(str(runs.runs_root()))
 
 
+OWNER_COOKIE = "cnn_lab_learner"
+_OWNER_ID = re.compile(r"[0-9a-f]{8}")
+
+
 def owner() -> str:
+    """This learner's id. A refresh starts a new Streamlit session: the browser's cookie keeps
+    the id, so the learner's jobs and runs stay theirs (two tabs of one browser are one learner)."""
     if "owner" not in st.session_state:
-        st.session_state["owner"] = uuid.uuid4().hex[:8]
+        kept = st.context.cookies.get(OWNER_COOKIE) or ""
+        st.session_state["owner"] = kept if _OWNER_ID.fullmatch(kept) else uuid.uuid4().hex[:8]
     return st.session_state["owner"]
+
+
+def remember_owner() -> None:
+    """Called by app.py on every run: give the browser the id's cookie when it does not have it yet."""
+    me = owner()
+    if st.context.cookies.get(OWNER_COOKIE) != me:
+        st.html(f"<script>document.cookie = '{OWNER_COOKIE}={me}; path=/; max-age=31536000; SameSite=Strict';"
+                "</script>", unsafe_allow_javascript=True)
 
 
 def attached_job():

@@ -15,6 +15,7 @@ import dataclasses
 import streamlit as st
 
 from cnn_core import config as config_mod
+from cnn_core import datasets
 from cnn_core.config import ACTIVATIONS, DATASETS, LIMITS, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, parse_filters
 
 LR_SCHEDULES = getattr(config_mod, "LR_SCHEDULES", ("constant",))
@@ -158,7 +159,7 @@ def optimisation_controls() -> None:
 
 def data_controls() -> None:
     st.selectbox(LABELS["dataset"], DATASETS, key="train_dataset", persist_state=KEEP,
-                 format_func={"mnist": "MNIST digits", "fashion_mnist": "Fashion-MNIST clothes"}.get)
+                 format_func=lambda name: datasets.REGISTRY[name].label)
     _number("limit", 500, help=f"Train on the first N digits only (at least {LIMITS['limit'][0]}): faster, "
             "less accurate. 0 trains on all of them.")
     st.slider(LABELS["validation_split"], 0.0, 0.5, step=0.05, key="train_validation_split", persist_state=KEEP,

@@ -13,7 +13,7 @@ import streamlit as st
 import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.data import DataError
-from cnn_lab_ui import charts, runs_table, state
+from cnn_lab_ui import charts, job_records, runs_table, state
 from cnn_lab_ui.widgets import fmt_seconds
 
 cnn_lab_ui.use_app_navigation()
@@ -46,6 +46,7 @@ st.dataframe(runs_table.table(infos, jobs, me), hide_index=True, column_config={
     "Learning rate": st.column_config.NumberColumn(format="%.4f"),
 })
 st.caption(f"Runs folder: {runs.runs_root()}")
+job_records.show()  # failed or interrupted trainings, with their curves so far
 if not infos:
     st.info("No saved runs yet: train a model and it appears here.")
     st.page_link("pages/train.py", label="Train a model", icon=":material/model_training:")

@@ -245,6 +245,10 @@ def test_each_person_controls_only_their_own_jobs_and_runs(open_page):
     h.button(alice, "Back to the form").click()
     h.wait_for_script_idle(alice)
     expect(h.button(alice, "Start training")).to_be_enabled()
+    # A refresh is a new Streamlit session: the browser's cookie keeps Alice's id, so her job is still hers.
+    alice.reload(wait_until="domcontentloaded")
+    h.wait_for_app_loaded(alice)
+    expect(h.title(alice, h.PAGES["Train"])).to_be_visible()
     expect(h.button(alice, "Reattach")).to_be_visible()
     h.button(alice, "Reattach").click()
     h.wait_for_script_idle(alice)
