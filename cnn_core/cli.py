@@ -274,10 +274,12 @@ def _follow(job) -> "training.Snapshot":
 
 def _show_progress(job, printed: int) -> tuple["training.Snapshot", int]:
     """Draw the job's progress once; returns its snapshot and how many epoch lines are printed."""
+    from . import training
+
     width = 30
     tty = sys.stderr.isatty()
     snap = job.snapshot()
-    if snap.state == "queued":
+    if snap.state == training.QUEUED:
         line = f"queued (position {snap.queue_position})"
     else:
         filled = int(snap.fraction * width)

@@ -10,7 +10,7 @@ A person watches and stops only their own jobs (state.owner()).
 import streamlit as st
 
 import cnn_lab_ui
-from cnn_core import runs
+from cnn_core import runs, training
 from cnn_core.config import ConfigError
 from cnn_core.data import DataError
 from cnn_lab_ui import charts, cost_panel, jobs, runs_table, state, train_form
@@ -95,7 +95,7 @@ def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
     if was_active and (snap.done or snap.epoch != epochs_drawn):
         st.rerun(scope="app")
     if not snap.done and job.owner == me and st.button(
-            "Stop", key="train_stop", disabled=snap.state == "stopping",
+            "Stop", key="train_stop", disabled=snap.state == training.STOPPING,
             help="Stop after the current batch; the partly trained model is tested and saved."):
         job.request_stop()
         snap = job.snapshot()
