@@ -70,8 +70,9 @@ def owner() -> str:
     """This learner's id. A refresh starts a new Streamlit session: the browser's cookie keeps
     the id, so the learner's jobs and runs stay theirs (two tabs of one browser are one learner)."""
     if "owner" not in st.session_state:
-        kept = st.context.cookies.get(OWNER_COOKIE) or ""
-        st.session_state["owner"] = kept if _OWNER_ID.fullmatch(kept) else uuid.uuid4().hex[:8]
+        kept = st.context.cookies.get(OWNER_COOKIE)
+        ok = isinstance(kept, str) and _OWNER_ID.fullmatch(kept)  # a cookie is whatever the browser sends
+        st.session_state["owner"] = kept if ok else uuid.uuid4().hex[:8]
     return st.session_state["owner"]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ import harness as h  # noqa: E402
 
 ORDER = ("home", "draw", "model", "train", "runs")  # Draw and Model before Train: the default model
 RUN = dict(filters="16, 32", limit=6000, epochs=3, batch_size=64)
+MARKER = ".cnn-lab-screenshots"  # a folder this script made, and may empty
 
 
 def shoot(page, out: Path, name: str) -> Path:
@@ -51,61 +53,68 @@ def main(argv=None) -> int:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
 
-    data = ROOT.parent / "shared" / "data"
-    if "CNN_DATA_DIR" not in os.environ and (data / "mnist.npz").is_file():
-        os.environ["CNN_DATA_DIR"] = str(data)  # full MNIST when the shared copy is there
+    # Neutral folders, so the pictures show no path of the machine they were taken on: the data
+    # folder holds a link to the real file (full MNIST when the shared copy is there).
+    demo = Path(tempfile.gettempdir()) / "cnn-lab"
+    if (demo / MARKER).is_file():
+        shutil.rmtree(demo)
+    (demo / "data").mkdir(parents=True)
+    (demo / MARKER).touch()
+    data = Path(os.environ.get("CNN_DATA_DIR") or ROOT.parent / "shared" / "data") / "mnist.npz"
+    if data.is_file():
+        (demo / "data" / "mnist.npz").symlink_to(data.resolve())
+        os.environ["CNN_DATA_DIR"] = str(demo / "data")
     os.environ.setdefault("CNN_NO_DOWNLOAD", "1")
 
     from playwright.sync_api import sync_playwright
 
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="cnn-lab-screenshots-") as tmp:
-        server = h.AppServer(runs_dir=Path(tmp) / "runs", log_path=Path(tmp) / "server.log")
-        print(f"starting the app on {server.url} (runs in {server.runs_dir})", flush=True)
-        try:
-            server.start(timeout=120)
-            with sync_playwright() as pw:
-                browser = h.launch_browser(pw)
+    server = h.AppServer(runs_dir=demo / "runs", log_path=demo / "server.log")
+    print(f"starting the app on {server.url} (runs in {server.runs_dir})", flush=True)
+    try:
+        server.start(timeout=120)
+        with sync_playwright() as pw:
+            browser = h.launch_browser(pw)
+            try:
+                page = h.new_page(browser, server.url)
+                h.expect_no_exception(page)
+                if "home" in wanted:
+                    h.expect(page.get_by_test_id("stImage").locator("img")).to_have_count(4, timeout=h.APP_TIMEOUT)
+                    shoot(page, out, "home")
+                if "draw" in wanted:
+                    h.goto_page(page, "Draw")
+                    h.draw_strokes(page, h.DIGITS[7])
+                    h.expect(h.metric(page, "Prediction")).to_have_text("7")
+                    shoot(page, out, "draw")
+                if "model" in wanted:
+                    h.goto_page(page, "Model")
+                    h.expect(h.image_with_caption(page, "(Conv2D): output").first).to_be_visible()
+                    shoot(page, out, "model")
+                if "train" in wanted or "runs" in wanted:
+                    h.configure_training(page, **RUN)
+                    h.button(page, "Start training").click()
+                    name, accuracy = h.wait_training_finished(page)
+                    print(f"  trained {name}: {accuracy}", flush=True)
+                    if "train" in wanted:
+                        shoot(page, out, "train")
+                if "runs" in wanted:
+                    h.goto_page(page, "Runs")
+                    h.expect(h.image_with_caption(page, "Confusion matrix")).to_be_visible()
+                    shoot(page, out, "runs")
+            except Exception:
                 try:
-                    page = h.new_page(browser, server.url)
-                    h.expect_no_exception(page)
-                    if "home" in wanted:
-                        h.expect(page.get_by_test_id("stImage").locator("img")).to_have_count(4, timeout=h.APP_TIMEOUT)
-                        shoot(page, out, "home")
-                    if "draw" in wanted:
-                        h.goto_page(page, "Draw")
-                        h.draw_strokes(page, h.DIGITS[7])
-                        h.expect(h.metric(page, "Prediction")).to_have_text("7")
-                        shoot(page, out, "draw")
-                    if "model" in wanted:
-                        h.goto_page(page, "Model")
-                        h.expect(h.image_with_caption(page, "(Conv2D): output").first).to_be_visible()
-                        shoot(page, out, "model")
-                    if "train" in wanted or "runs" in wanted:
-                        h.configure_training(page, **RUN)
-                        h.button(page, "Start training").click()
-                        name, accuracy = h.wait_training_finished(page)
-                        print(f"  trained {name}: {accuracy}", flush=True)
-                        if "train" in wanted:
-                            shoot(page, out, "train")
-                    if "runs" in wanted:
-                        h.goto_page(page, "Runs")
-                        h.expect(h.image_with_caption(page, "Confusion matrix")).to_be_visible()
-                        shoot(page, out, "runs")
+                    page.screenshot(path=str(out / "_failed.png"), full_page=True)
+                    print(f"failed; the page as it was: {out / '_failed.png'}", file=sys.stderr)
                 except Exception:
-                    try:
-                        page.screenshot(path=str(out / "_failed.png"), full_page=True)
-                        print(f"failed; the page as it was: {out / '_failed.png'}", file=sys.stderr)
-                    except Exception:
-                        pass
-                    raise
-                finally:
-                    browser.close()
-        except Exception:
-            print("--- server log ---\n" + server.log_tail(8000), file=sys.stderr)
-            raise
-        finally:
-            server.stop()
+                    pass
+                raise
+            finally:
+                browser.close()
+    except Exception:
+        print("--- server log ---\n" + server.log_tail(8000), file=sys.stderr)
+        raise
+    finally:
+        server.stop()
     print(f"done in {time.monotonic() - started:.0f} s", flush=True)
     return 0
 
