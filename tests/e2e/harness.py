@@ -389,7 +389,8 @@ def configure_training(page: Page, filters: str, limit: int, epochs: int, batch_
 
 
 def progress(page: Page) -> Locator:
-    return page.get_by_test_id("stProgress")
+    """The job's progress bar (not the cost panel's memory bar, which says "MB a job may use")."""
+    return page.get_by_test_id("stProgress").filter(has_not_text="a job may use")
 
 
 def training_result(page: Page) -> Locator:
