@@ -83,3 +83,19 @@ def loadavg() -> str:
         return " ".join(open("/proc/loadavg").read().split()[:3])
     except OSError:
         return "?"
+
+
+def timed(fn, calls: int, warmup: int = 3):
+    """Per-call wall times of fn() in ms, after `warmup` untimed calls."""
+    import time
+
+    import numpy as np
+
+    for _ in range(warmup):
+        fn()
+    times = np.empty(calls)
+    for i in range(calls):
+        start = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - start
+    return times * 1e3

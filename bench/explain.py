@@ -21,16 +21,8 @@ import _common  # noqa: E402,F401  (repo on sys.path, full MNIST when present, n
 import numpy as np  # noqa: E402
 
 
-def timed(fn, calls: int, warmup: int = 3) -> np.ndarray:
-    """Per-call wall times in ms."""
-    for _ in range(warmup):
-        fn()
-    times = np.empty(calls)
-    for i in range(calls):
-        start = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - start
-    return times * 1e3
+def timed(fn, calls: int):
+    return _common.timed(fn, calls, warmup=3)
 
 
 def main() -> None:

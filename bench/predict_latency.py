@@ -26,16 +26,8 @@ from cnn_core.inference import Predictor  # noqa: E402
 from cnn_core.preprocess import canvas_to_mnist  # noqa: E402
 
 
-def timed(fn, calls: int, warmup: int = 20) -> np.ndarray:
-    """Per-call wall times in ms."""
-    for _ in range(warmup):
-        fn()
-    times = np.empty(calls)
-    for i in range(calls):
-        start = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - start
-    return times * 1e3
+def timed(fn, calls: int):
+    return _common.timed(fn, calls, warmup=20)
 
 
 def main() -> None:

@@ -71,6 +71,7 @@ class AppServer:
         self.extra_env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self._log = None
+        self.poll_s = 0.25  # how often start() asks /_stcore/health
 
     @property
     def url(self) -> str:
@@ -115,7 +116,7 @@ class AppServer:
             if time.monotonic() > deadline:
                 self.stop()
                 raise ServerError(f"{health} did not answer 'ok' within {timeout:.0f} s.\n{self.log_tail()}")
-            time.sleep(0.25)
+            time.sleep(self.poll_s)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
