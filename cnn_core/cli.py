@@ -169,9 +169,10 @@ def cmd_train(args) -> int:
     cost.check_free_space(runs_dir, config, len(ds.x_train))
     if args.save_model:  # the exported copy: the model and a small .json
         cost.require_space(Path(args.save_model).parent, cost.model_file_bytes(config), "the exported model")
-    print(f"data: {ds.source}", file=sys.stderr)
     _import_tensorflow_quietly()
     from . import training
+
+    print(f"data: {ds.source}", file=sys.stderr)  # training starts now: Ctrl-C from here stops it
 
     manager = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir)
     job = manager.submit(config, preset=args.preset)
@@ -514,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"error: {e}")
         return 2
     except KeyboardInterrupt:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this exit short
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a bug or an unforeseen system error: one line, not a traceback

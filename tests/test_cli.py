@@ -390,7 +390,7 @@ def test_a_disk_that_fills_up_while_training_gives_one_line_naming_the_folder(tm
         try:
             while not proc.stderr.readline().startswith("data: "):  # the pre-check passed; training starts
                 assert proc.poll() is None, proc.stderr.read()
-            with open(mount / "filler", "wb") as f:  # someone else fills the disk meanwhile
+            with open(mount / "filler", "wb", buffering=0) as f:  # someone else fills the disk (unbuffered: no flush at close)
                 try:
                     while True:
                         f.write(b"\0" * 65536)
