@@ -129,15 +129,20 @@ class Stepper:
     def _source(self, index: int) -> str:
         return "input" if index == 0 else self.layers[index - 1].name
 
-    def conv_step(self, image, layer: str, filter: int, row: int, col: int) -> ConvStep:
-        """The arithmetic behind one output pixel of a conv layer (see the module doc)."""
-        i = self._find(layer, self.conv_layers(), "conv layer")
-        conv = self.layers[i]
+    def _output_pixel(self, image, layer: str, kinds, what: str, channel_name: str, channel: int, row: int, col: int):
+        """The layer's index, every layer's activations, and its output map, with the pixel checked to exist."""
+        i = self._find(layer, kinds, what)
         acts = self.activations(image)
-        out = acts[conv.name]
-        _check_index("filter", filter, out.shape[2])
+        out = acts[self.layers[i].name]
+        _check_index(channel_name, channel, out.shape[2])
         _check_index("row", row, out.shape[0])
         _check_index("col", col, out.shape[1])
+        return i, acts, out
+
+    def conv_step(self, image, layer: str, filter: int, row: int, col: int) -> ConvStep:
+        """The arithmetic behind one output pixel of a conv layer (see the module doc)."""
+        i, acts, out = self._output_pixel(image, layer, self.conv_layers(), "conv layer", "filter", filter, row, col)
+        conv = self.layers[i]
         if tuple(conv.dilation_rate) != (1, 1) or getattr(conv, "groups", 1) != 1:
             raise ExplainError(f"{layer}: dilated or grouped convolutions are not stepped through")
         source = self._source(i)
@@ -179,13 +184,8 @@ class Stepper:
 
     def pool_step(self, image, layer: str, channel: int, row: int, col: int) -> PoolStep:
         """Which input of the window became the max-pooling output at (row, col, channel)."""
-        i = self._find(layer, self.pool_layers(), "pooling layer")
+        i, acts, out = self._output_pixel(image, layer, self.pool_layers(), "pooling layer", "channel", channel, row, col)
         pool = self.layers[i]
-        acts = self.activations(image)
-        out = acts[pool.name]
-        _check_index("channel", channel, out.shape[2])
-        _check_index("row", row, out.shape[0])
-        _check_index("col", col, out.shape[1])
         if pool.padding != "valid":
             raise ExplainError(f"{layer}: only 'valid' pooling windows are stepped through")
         src = acts[self._source(i)]
