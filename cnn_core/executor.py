@@ -17,6 +17,7 @@ it as a stopped run and exits, and so does one sent SIGTERM.
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import logging
 import multiprocessing
 import os
@@ -151,7 +152,8 @@ class WorkerPool:
         self._queue: deque[ProcessJob] = deque()
         self._workers: list[_Worker] = []
         self._start_failures = 0
-        self._closed = False
+        self._closing = False  # close() began: no new jobs, no new workers
+        self._closed = False  # close() ended: the pump stops
         for _ in range(self.size):
             self._workers.append(_Worker(self._ctx))
         self._pump = threading.Thread(target=self._run, name="cnn-lab-pool", daemon=True)
@@ -162,8 +164,11 @@ class WorkerPool:
 
     def enqueue(self, job: ProcessJob) -> None:
         with self._lock:
-            self._queue.append(job)
-            self._renumber()
+            if not self._closing:
+                self._queue.append(job)
+                self._renumber()
+                return
+        job._fail("the server is stopping; start the training again once it is back")
 
     def stop(self, job: ProcessJob) -> None:
         with self._lock:
@@ -184,11 +189,16 @@ class WorkerPool:
         return [w.process.pid for w in self._workers if w.process.pid]
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop every job after its current batch (each is saved as a stopped run), then end the workers."""
+        """Stop every job after its current batch (each is saved as a stopped run), then end the workers.
+
+        The pump goes on reading the workers' pipes meanwhile: a worker whose pipe nobody reads
+        blocks on its next progress message and never gets to save and exit. One still there at
+        the deadline is killed (SIGTERM would only ask again for what "exit" asked).
+        """
         with self._lock:
-            if self._closed:
+            if self._closing:
                 return
-            self._closed = True
+            self._closing = True
             workers = list(self._workers)
             queued = list(self._queue)
             self._queue.clear()
@@ -200,8 +210,15 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for w in workers:
             w.process.join(max(0.1, deadline - time.monotonic()))
+        for w in workers:
             if w.process.is_alive():
-                w.process.terminate()
+                log.error("training worker %s did not exit within %.0f s; killing it", w.process.pid, timeout)
+                w.process.kill()
+                w.process.join(5)
+        end = time.monotonic() + 5
+        while self._workers and time.monotonic() < end:  # the pump sees each exit (an unsaved job fails)
+            time.sleep(0.05)
+        self._closed = True
 
     # --- the pump: the only reader of the workers' pipes -----------------------------------
 
@@ -230,9 +247,17 @@ class WorkerPool:
                 if message is not None:
                     self._handle(worker, message)
                     continue
+            self._drain(worker)  # its last messages (the job's end) came before its exit
             worker.process.join(5)  # EOF or exit: reap it, then replace it
             self._replace(worker)
         self._dispatch()
+
+    def _drain(self, worker: _Worker) -> None:
+        try:
+            while worker.conn.poll():
+                self._handle(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            pass
 
     def _handle(self, worker: _Worker, message: tuple) -> None:
         kind = message[0]
@@ -264,7 +289,7 @@ class WorkerPool:
         worker.conn.close()
         with self._lock:
             self._workers.remove(worker)
-            if not self._closed:
+            if not self._closing:
                 self._workers.append(_Worker(self._ctx))
             queued = list(self._queue) if self._start_failures >= START_FAILURES else []
             if queued:
@@ -310,7 +335,7 @@ def shared_pool() -> WorkerPool:
     """The process-wide pool: every executor in this process (one per runs folder) shares its workers."""
     global _shared
     with _shared_lock:
-        if _shared is None or _shared._closed:
+        if _shared is None or _shared._closing:
             _shared = WorkerPool()
         return _shared
 
@@ -361,6 +386,7 @@ def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server decides
     stopping = threading.Event()  # SIGTERM or the server gone: finish (stop) the current job, then exit
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: its stacks in the server's log
     from .cli import _import_tensorflow_quietly
 
     _import_tensorflow_quietly()  # the slow import, paid once per worker, without TensorFlow's CUDA notices

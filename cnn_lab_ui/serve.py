@@ -8,8 +8,13 @@ sends two requests out (a page on any site can trigger it), and online the serve
 itself once. No setting skips that step (browser.serverAddress only adds a name to check first;
 server.enableCORS=false would accept every origin). Filling the cache with "localhost", a name
 already on the allowed list, allows nothing new and stops the look-ups.
+
+`kill -USR1 PID` prints every thread's stack to the server's log: what a teacher (or a test)
+needs when the server seems stuck.
 """
 
+import faulthandler
+import signal
 import sys
 
 
@@ -17,6 +22,7 @@ def main() -> None:
     import streamlit.net_util as net_util
     from streamlit.web import cli
 
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     net_util._external_ip = "localhost"  # see above: the app never needs the machine's public address
     sys.argv = ["streamlit", "run", "app.py", *sys.argv[1:]]
     cli.main(prog_name="streamlit")

@@ -125,3 +125,33 @@ def test_job_records_trace_running_failed_and_interrupted_jobs(pool, runs_dir):
     done = ex.submit(TINY)
     assert done.wait(300).state == "finished"
     assert not (records.folder(runs_dir) / f"{done.id}.json").exists()
+
+
+def test_close_saves_the_running_job_and_the_server_sees_it_end(runs_dir):
+    """What the server does on SIGTERM: its own view of the job ends too, not just the worker's."""
+    own = executor.WorkerPool(workers=1)
+    try:
+        ex = executor.LocalExecutor(runs_dir=runs_dir, pool=own)
+        job = ex.submit(LONG)
+        wait_for(lambda: len(job.snapshot().batch_loss) >= 2, what="the first batches")
+        (worker,) = own.worker_pids()
+        own.close()
+        snap = job.snapshot()
+        assert snap.state == "stopped" and snap.run_name, (snap.state, snap.error)
+        assert runs.read_info(job.run_dir).state == "stopped"
+        assert not own.worker_pids() and not os.path.exists(f"/proc/{worker}/status")
+        late = ex.submit(TINY)  # a Start pressed while the server stops: told, not queued forever
+        assert late.wait(5).state == "failed" and "stopping" in late.snapshot().error
+    finally:
+        own.close()
+
+
+def test_close_kills_a_worker_that_does_not_exit(runs_dir):
+    own = executor.WorkerPool(workers=1)
+    wait_for(lambda: own._workers[0].ready, what="the worker's start")
+    (pid,) = own.worker_pids()
+    os.kill(pid, signal.SIGSTOP)  # frozen: it can never read "exit", nor act on SIGTERM
+    started = time.monotonic()
+    own.close(timeout=2)
+    assert time.monotonic() - started < 15
+    assert not os.path.exists(f"/proc/{pid}/status"), "the frozen worker should be killed and reaped"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -47,7 +48,13 @@ def test_sigterm_saves_the_running_job_and_the_page_says_the_server_stopped(tmp_
         workers = children(server.proc.pid)
         assert workers, "the training should run in worker processes"
         os.kill(server.proc.pid, signal.SIGTERM)  # the server alone, as `kill PID` or a service manager would
-        server.proc.wait(120)
+        try:
+            server.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            for pid in (server.proc.pid, *workers):  # every thread's stack into the log, then fail with it
+                os.kill(pid, signal.SIGUSR1)
+            time.sleep(3)
+            pytest.fail("the server did not exit within 120 s of SIGTERM; its log:\n" + server.log_tail())
         # The job was stopped after its current batch and saved as a stopped run; no worker is left.
         (info,) = runs.list_runs(tmp_path / "runs")
         assert info.state == "stopped" and info.epochs_completed < LONG["epochs"]
