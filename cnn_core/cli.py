@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_positive_int)
     t.add_argument("--data-dir")
     t.add_argument("--runs-dir")
+    t.add_argument("--ray", metavar="ADDRESS", help="train on a Ray cluster: its head's HOST:PORT, or 'local' to "
+                   "start one here (default: $CNN_RAY_ADDRESS; unset: this machine)")
     t.add_argument("--save-model", help="also copy the trained model (.keras) here, with a .json beside it")
 
     pr = sub.add_parser("predict", help="read digits from PNG/JPEG drawings")
@@ -174,10 +176,18 @@ def cmd_train(args) -> int:
 
     print(f"data: {ds.source}", file=sys.stderr)  # training starts now: Ctrl-C from here stops it
 
-    manager = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir)
+    address = args.ray or os.environ.get("CNN_RAY_ADDRESS") or None
+    if address:  # the fit runs on a Ray cluster; the run comes back into runs_dir
+        from .ray_executor import RayExecutor
+
+        manager = RayExecutor(address, runs_dir=runs_dir)
+    else:
+        manager = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir)
     job = manager.submit(config, preset=args.preset)
     with _job_failures_reported_by_us():
         snap = _follow(job)
+    if address:
+        manager.pool.close()
     if snap.state == training.FAILED:
         print(f"error: training failed: {_failure(snap.error, runs_dir, config, len(ds.x_train))}", file=sys.stderr)
         return 1
@@ -191,6 +201,7 @@ def cmd_train(args) -> int:
         "epochs_completed": info.epochs_completed, "train_seconds": info.train_seconds,
         "state": info.state, "run_dir": str(run_dir), "data_source": info.data_source,
         "params": info.params, "config": config.to_dict(),
+        "executor": "ray" if address else "local", "worker_pid": getattr(job, "worker_pid", None) or os.getpid(),
     })
     if args.save_model:
         try:

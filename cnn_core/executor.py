@@ -343,6 +343,8 @@ def shared_pool() -> WorkerPool:
 class LocalExecutor:
     """Same interface as training.JobManager; the fits run in the shared pool's worker processes."""
 
+    name = "local"  # which executor trained a job: the CLI's JSON says it
+
     def __init__(self, runs_dir=None, data_dir=None, pool: WorkerPool | None = None):
         self.runs_dir, self.data_dir = runs_dir, data_dir
         self.pool = pool or shared_pool()
@@ -356,13 +358,18 @@ class LocalExecutor:
         """Validate, then queue a job. ConfigError or RunError before anything starts."""
         from .cost import check_free_space
 
+        from .limits import ClassLimits
+
         config.validate()
+        limits = ClassLimits.from_env()  # the teacher's caps, read now: a changed setting applies at once
+        limits.check_config(config)
         root = runs_mod.ensure_root(self.runs_dir)
         check_free_space(root, config)
         spec = JobSpec(new_job_id(), config, owner, preset, str(root),
                        None if self.data_dir is None else str(self.data_dir))
         job = ProcessJob(spec, self.pool)
-        with self._lock:
+        with self._lock:  # counted and added in one step: two quick Starts cannot both pass the cap
+            limits.check_jobs(owner, sum(1 for j in self._jobs.values() if j.owner == owner and not j.done))
             self._jobs[job.id] = job
         self.pool.enqueue(job)
         return job
