@@ -4,7 +4,7 @@ The same interface as the local executor (submit, get, jobs, active; jobs with s
 request_stop, wait, run_dir), so the pages and the CLI do not know which one they use:
 `RayExecutor` is `executor.LocalExecutor` with a `RayPool` in place of the local worker pool.
 
-- A few warm actors (one per CPU the cluster offers, at most CNN_MAX_JOBS), each a Ray worker
+- Warm actors (one per CPU the cluster offers, at most CNN_MAX_JOBS when set), each a Ray worker
   process that imported TensorFlow once, run one job at a time with the in-process engine.
   The pool's pump asks each busy actor for its job's progress four times a second (batch
   values as increments, like the local workers' pipes) and passes Stop on.
@@ -131,7 +131,10 @@ class RayPool:
         self.address = address
         self._ray = connect(address)
         cpus = int(self._ray.cluster_resources().get("CPU", 1))
-        self.size = max(1, min(workers or training.default_max_jobs(), cpus))
+        # One actor per CPU the cluster offers (CNN_MAX_JOBS caps it): this machine's default of 2
+        # is about its own 2 cores, not the cluster's.
+        cap = workers or (training.default_max_jobs() if os.environ.get("CNN_MAX_JOBS") else cpus)
+        self.size = max(1, min(cap, cpus))
         self._actor_class = self._ray.remote(num_cpus=1, max_restarts=0)(Trainer)
         self._lock = threading.Lock()
         self._queue: deque[ProcessJob] = deque()
