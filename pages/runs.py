@@ -127,3 +127,7 @@ with d2:
                    "remove its folder from the runs folder instead.")
     else:
         st.caption(f"Trained by {info.owner}: only they can delete it. You may view, compare and download it.")
+
+from cnn_lab_ui import grow  # noqa: E402  (its own block: "Train more epochs" / "Transfer to another dataset")
+
+grow.offer(info, me)
