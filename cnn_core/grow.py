@@ -143,28 +143,36 @@ def start(config: TrainConfig, origin: Origin, steps_per_epoch: int, runs_dir=No
     except ModelFileError as e:
         raise RunError(f"cannot {_verb(origin)} run {info.name}: {e}") from None
     if origin.kind == CONTINUED:
-        _copy(source, model, [layer.name for layer in model.layers], info)
+        _copy(source, model, [layer.name for layer in model.layers], info.name)
         if origin.freeze == FREEZE_CONV:
             model_mod.freeze_conv(model)
         model_mod.compile_model(model, config, steps_per_epoch)
         model_mod.restore_training_state(model, runs_mod.state_file(info), f"{info.name}: {runs_mod.STATE_FILE}")
         history = runs_mod.read_history(info)
         return Start(model, info.epochs_completed, history, info.train_seconds)
-    _copy(source, model, [layer.name for layer in model_mod.conv_layers(model)], info)
-    if origin.freeze == FREEZE_CONV:
-        model_mod.freeze_conv(model)
+    transfer_conv(source, model, origin.freeze, info.name)
     model_mod.compile_model(model, config, steps_per_epoch)
     return Start(model)
 
 
-def _copy(source, target, names: list[str], info: RunInfo) -> None:
+def transfer_conv(source, model, freeze: str, parent_name: str = "the parent") -> None:
+    """Copy `source`'s conv blocks into `model` (same conv settings; its dense head stays freshly
+    initialised) and freeze them for FREEZE_CONV; before compile."""
+    from . import model as model_mod
+
+    _copy(source, model, [layer.name for layer in model_mod.conv_layers(model)], parent_name)
+    if freeze == FREEZE_CONV:
+        model_mod.freeze_conv(model)
+
+
+def _copy(source, target, names: list[str], parent_name: str) -> None:
     """Copy the weights of the layers `names` from the parent's model; RunError when they do not fit."""
     for name in names:
         layer = target.get_layer(name)
         try:
             layer.set_weights(source.get_layer(name).get_weights())
         except ValueError as e:
-            raise RunError(f"{info.name}: its model.keras does not match its config.json "
+            raise RunError(f"{parent_name}: its model.keras does not match its config.json "
                            f"(layer {name}: {str(e).splitlines()[0][:200]})") from None
 
 
