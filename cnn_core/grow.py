@@ -21,7 +21,16 @@ from . import runs as runs_mod
 from .config import IMAGE_SIZE, ConfigError, TrainConfig
 from .errors import UserError
 from .model import ModelFileError, declared_input_shape
-from .runs import CONTINUED, FREEZE_CONV, FREEZE_NONE, SCRATCH, TRANSFERRED, Origin, RunError, RunInfo
+from .runs import (
+    CONTINUED,
+    FREEZE_CONV,
+    FREEZE_NONE,
+    SCRATCH,
+    TRANSFERRED,
+    Origin,
+    RunError,
+    RunInfo,
+)
 
 # The settings that make a conv block: a transfer keeps the parent's (its weights only fit them).
 CONV_FIELDS = ("filters", "convs_per_block", "kernel_size", "activation", "pooling", "batch_norm")

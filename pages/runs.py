@@ -128,6 +128,7 @@ with d2:
     else:
         st.caption(f"Trained by {info.owner}: only they can delete it. You may view, compare and download it.")
 
-from cnn_lab_ui import grow  # noqa: E402  (its own block: "Train more epochs" / "Transfer to another dataset")
+# Grow this run: "Train more epochs" / "Transfer to another dataset" (cnn_lab_ui/grow.py).
+from cnn_lab_ui import grow
 
 grow.offer(info, me)

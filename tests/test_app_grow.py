@@ -78,8 +78,8 @@ def test_transfer_from_a_run_of_another_input_shape_says_so(parent, runs_dir):
     before = sorted(str(p) for p in runs_dir.rglob("*"))
     at.button(key="grow_transfer").click().run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == [f"Cannot start: cannot transfer from run {parent}: its model takes "
-                                           "32x32x3 images, not 28x28x1 ones"]
+    message = f"Cannot start: cannot transfer from run {parent}: its model takes 32x32x3 images, not 28x28x1 ones"
+    assert [e.value for e in at.error] == [message]
     assert sorted(str(p) for p in runs_dir.rglob("*")) == before  # nothing written
 
 

@@ -108,7 +108,7 @@ def test_frozen_transfer_reads_fashion_mnist_from_3000_images_in_2_epochs(runs_d
                   train_seconds=meta.train_seconds, data_source=meta.data_source, params=meta.params)
     config, origin = grow.transferred(runs.read_info(runs_dir / "default"), "fashion_mnist", runs.FREEZE_CONV,
                                       {"limit": 3000, "epochs": 2, "augment": False})
-    job, snap = _train(runs_dir, config, origin)
+    _, snap = _train(runs_dir, config, origin)
     assert snap.test_accuracy >= 0.70, snap.test_accuracy
 
 
