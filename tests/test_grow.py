@@ -196,3 +196,12 @@ def test_a_damaged_origin_is_a_damaged_run(parent):
     (parent.path / runs.RUN_JSON).write_text(json.dumps(meta))
     with pytest.raises(RunError, match="run.json is damaged: origin: parent '../escape' is not a run name"):
         runs.read_info(parent.path)
+
+
+def test_a_damaged_training_state_fails_the_job_with_its_name_and_saves_no_run(parent, runs_dir):
+    (parent.path / runs.STATE_FILE).write_bytes(b"PK\x03\x04 not really a zip")
+    config, origin = grow.continued(parent, 1)
+    job = training.JobManager(max_jobs=1, runs_dir=runs_dir).submit(config, origin=origin)
+    snap = job.wait(300)
+    assert snap.state == training.FAILED and f"{parent.name}: {runs.STATE_FILE} is damaged" in snap.error
+    assert [r.name for r in runs.list_runs(runs_dir)] == [parent.name]
