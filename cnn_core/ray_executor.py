@@ -75,9 +75,13 @@ class Trainer:
         return {"executor": "ray", "node": ray.get_runtime_context().get_node_id(),
                 "host": socket.gethostname(), "worker_pid": os.getpid()}
 
-    def start(self, spec: JobSpec) -> None:
+    def start(self, spec: JobSpec, parent: bytes | None = None) -> None:
+        if parent is not None:  # a run to continue or transfer from: the app sent it along
+            with tarfile.open(fileobj=io.BytesIO(parent), mode="r") as tar:
+                tar.extractall(self.folder, filter="data")
         # data_dir None: the worker's own CNN_DATA_DIR / Keras cache / sample, not the app's path.
-        self.job = self.manager.submit(spec.config, owner=spec.owner, preset=spec.preset, job_id=spec.job_id)
+        self.job = self.manager.submit(spec.config, owner=spec.owner, preset=spec.preset, job_id=spec.job_id,
+                                       origin=spec.origin)
         self.sent = 0
 
     def poll(self) -> dict:
@@ -103,6 +107,8 @@ class Trainer:
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             tar.add(folder, arcname=name)
         shutil.rmtree(folder, ignore_errors=True)
+        if job.origin.parent:
+            shutil.rmtree(runs_mod.run_path(job.origin.parent, self.folder), ignore_errors=True)
         import gc
 
         import keras
@@ -272,11 +278,21 @@ class RayPool:
                 self._renumber()
                 slot.job, job.worker_pid = job, slot.where["worker_pid"]
                 job.progress.update(state=RUNNING, phase=LOADING, queue_position=0, started=time.monotonic())
-                slot.actor.start.remote(job.spec)
+                slot.actor.start.remote(job.spec, pack_parent(job.spec))
 
     def _renumber(self) -> None:
         for i, job in enumerate(self._queue, start=1):
             job.progress.update(queue_position=i)
+
+
+def pack_parent(spec: JobSpec) -> bytes | None:
+    """The parent run of a continued or transferred job, as a tar archive for the node (no shared disk)."""
+    if spec.origin.parent is None:
+        return None
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(runs_mod.run_path(spec.origin.parent, spec.runs_dir), arcname=spec.origin.parent)
+    return buffer.getvalue()
 
 
 def unpack_run(archive: bytes, root: Path, name: str, where: dict | None) -> Path:

@@ -159,7 +159,7 @@ def predictor(choice: str):
             return Predictor.load(None)  # raises ModelFileError with the how-to message
         return _shared_predictor(str(path), path.stat().st_mtime)
     folder = runs.run_path(choice)
-    model_file = folder / "model.keras"
+    model_file = folder / runs.MODEL_FILE
     if not model_file.is_file():
         raise runs.RunError(f"no saved model for run {choice} (deleted?)")
     key = (str(model_file), model_file.stat().st_mtime)
@@ -178,14 +178,5 @@ def predictor(choice: str):
 
 
 def model_dataset_name(choice: str, pred) -> str:
-    """The dataset a model was trained on (its metadata), MNIST when unknown."""
-    name = None
-    if choice != DEFAULT:
-        try:
-            name = runs.read_info(runs.run_path(choice)).config.dataset
-        except runs.RunError:
-            pass
-    if name is None:
-        cfg = pred.meta.get("config") if isinstance(pred.meta, dict) else None
-        name = cfg.get("dataset") if isinstance(cfg, dict) else None
-    return name if name in data.REGISTRY else "mnist"  # a damaged record must not break the page
+    """The dataset a model was trained on: its metadata, read once when the model was loaded."""
+    return pred.meta.dataset

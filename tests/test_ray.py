@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import config, runs
+from cnn_core import config, grow, runs
 
 if importlib.util.find_spec("ray") is None:
     pytest.skip("Ray is not installed", allow_module_level=True)
@@ -46,6 +46,12 @@ def test_two_jobs_train_on_the_cluster_and_come_home(executor, runs_dir):
         where = ray_executor.trained_on(job.run_dir)
         assert where["executor"] == "ray" and where["node"] and where["worker_pid"] == job.worker_pid
     assert a.worker_pid != b.worker_pid and os.getpid() not in (a.worker_pid, b.worker_pid)
+    # Continued on the cluster: the parent run travels to the node, the child comes home beside it.
+    more, origin = grow.continued(runs.read_info(a.run_dir), 1)
+    child = executor.submit(more, owner="ann", origin=origin)
+    assert child.wait(600).state == "finished", child.snapshot().error
+    info = runs.read_info(child.run_dir)
+    assert info.origin == origin and info.epochs_completed == TINY.epochs + 1
     assert not [p for p in Path(runs_dir).iterdir() if p.name.startswith(runs.TMP_PREFIX)]
 
 
