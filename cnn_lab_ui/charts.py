@@ -226,3 +226,23 @@ def per_class_chart(accuracy, class_names: list[str]) -> alt.Chart:
         )
         .properties(height=240)
     )
+
+
+def sweep_chart(sweep, class_names: list[str]) -> alt.Chart:
+    """Each class' probability along a what-if sweep (stepthrough.Sweep), the unchanged drawing marked."""
+    n = len(sweep.values)
+    df = pd.DataFrame({
+        "amount": np.repeat(sweep.values, len(class_names)),
+        "class": np.tile(class_names, n),
+        "probability": sweep.probabilities.reshape(-1),
+    })
+    lines = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("amount:Q", title=sweep.label),
+        y=alt.Y("probability:Q", title="probability", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("class:N", sort=class_names, scale=alt.Scale(scheme="tableau10"),
+                        legend=alt.Legend(title=None, orient="right")),
+        tooltip=["class:N", alt.Tooltip("amount:Q", format="+g"), alt.Tooltip("probability:Q", format=".3f")],
+    )
+    here = alt.Chart(pd.DataFrame({"amount": [sweep.values[sweep.identity]]})).mark_rule(
+        strokeDash=[4, 3], color="grey").encode(x="amount:Q")
+    return (lines + here).properties(height=CHART_HEIGHT)
