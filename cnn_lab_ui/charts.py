@@ -246,3 +246,30 @@ def sweep_chart(sweep, class_names: list[str]) -> alt.Chart:
     here = alt.Chart(pd.DataFrame({"amount": [sweep.values[sweep.identity]]})).mark_rule(
         strokeDash=[4, 3], color="grey").encode(x="amount:Q")
     return (lines + here).properties(height=CHART_HEIGHT)
+
+
+PIXEL = "pixel"  # the selection parameter of a clickable map: {"row": r, "col": c}
+MAP_CELL = 11  # pixels per map cell: a 28x28 map is 308 px square
+
+
+def map_picker(values: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], title: str,
+               pick: bool = False) -> alt.Chart:
+    """A 2-D map (dark = low, bright = high) with a red box over rows x cols ([start, stop)); pick=True:
+    clicking a cell selects it (parameter PIXEL, fields row and col)."""
+    h, w = values.shape
+    r, c = np.mgrid[:h, :w]
+    df = pd.DataFrame({"row": r.ravel(), "col": c.ravel(), "value": np.asarray(values, np.float64).ravel()})
+    df["row2"], df["col2"] = df["row"] + 1, df["col"] + 1
+    x = alt.X("col:Q", title="column", scale=alt.Scale(domain=[0, w], nice=False), axis=alt.Axis(tickMinStep=1))
+    y = alt.Y("row:Q", title="row", scale=alt.Scale(domain=[0, h], nice=False, reverse=True), axis=alt.Axis(tickMinStep=1))
+    cells = alt.Chart(df).mark_rect().encode(
+        x=x, x2="col2:Q", y=y, y2="row2:Q",
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="greys", reverse=True), legend=None),
+        tooltip=["row:Q", "col:Q", alt.Tooltip("value:Q", format=".4f")],
+    )
+    if pick:
+        cells = cells.add_params(alt.selection_point(name=PIXEL, fields=["row", "col"], on="click"))
+    box = pd.DataFrame({"row": [rows[0]], "row2": [rows[1]], "col": [cols[0]], "col2": [cols[1]]})
+    lit = alt.Chart(box).mark_rect(fill=None, stroke="#e41a1c", strokeWidth=3).encode(
+        x=x, x2="col2:Q", y=y, y2="row2:Q")
+    return (cells + lit).properties(width=MAP_CELL * w, height=MAP_CELL * h, title=title)
