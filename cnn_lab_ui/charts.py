@@ -273,3 +273,39 @@ def map_picker(values: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
     lit = alt.Chart(box).mark_rect(fill=None, stroke="#e41a1c", strokeWidth=3).encode(
         x=x, x2="col2:Q", y=y, y2="row2:Q")
     return (cells + lit).properties(width=MAP_CELL * w, height=MAP_CELL * h, title=title)
+
+
+CELL = "cell"  # the selection parameter of a clickable confusion matrix: {"t": true label, "p": predicted}
+CONFUSION_CELL = 30  # pixels per cell
+
+
+def confusion_chart(cm: np.ndarray, class_names: list[str], cell: tuple[int, int] | None = None,
+                    signed: bool = False, pick: bool = False, title: str = "") -> alt.Chart:
+    """A confusion matrix (rows: true label, columns: the model's answer) with its counts written in;
+    cell: a red box around it; signed: a difference of matrices (blue < 0 < red); pick: clicking a cell
+    selects it (parameter CELL, fields t and p)."""
+    n = len(class_names)
+    t, p = np.mgrid[:n, :n]
+    cm = np.asarray(cm)
+    df = pd.DataFrame({"t": t.ravel(), "p": p.ravel(), "count": cm.ravel().astype(int),
+                       "true label": np.asarray(class_names)[t.ravel()], "answer": np.asarray(class_names)[p.ravel()]})
+    top = max(int(np.abs(cm).max()), 1)
+    x = alt.X("answer:N", sort=class_names, title="the model's answer", axis=alt.Axis(labelAngle=0, orient="top"))
+    y = alt.Y("true label:N", sort=class_names, title="true label")
+    colour = (alt.Scale(scheme="redblue", reverse=True, domain=[-top, top]) if signed
+              else alt.Scale(scheme="blues", domain=[0, top]))
+    base = alt.Chart(df).encode(x=x, y=y)
+    rects = base.mark_rect(stroke="white").encode(
+        color=alt.Color("count:Q", scale=colour, legend=None),
+        tooltip=["true label:N", "answer:N", alt.Tooltip("count:Q", title="digits" if not signed else "difference")])
+    if pick:
+        rects = rects.add_params(alt.selection_point(name=CELL, fields=["t", "p"], on="click"))
+    strong = alt.datum.count * alt.datum.count > (top / 2) ** 2
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text("count:Q", format="+d" if signed else "d"),
+        color=alt.condition(strong, alt.value("white"), alt.value("black")))
+    layers = [rects, text.transform_filter(alt.datum.count != 0)]
+    if cell is not None:
+        lit = df[(df["t"] == cell[0]) & (df["p"] == cell[1])]
+        layers.append(alt.Chart(lit).mark_rect(fill=None, stroke="#e41a1c", strokeWidth=3).encode(x=x, y=y))
+    return alt.layer(*layers).properties(width=CONFUSION_CELL * n, height=CONFUSION_CELL * n, title=title)
