@@ -240,7 +240,7 @@ def sweep_chart(sweep, class_names: list[str]) -> alt.Chart:
         x=alt.X("amount:Q", title=sweep.label),
         y=alt.Y("probability:Q", title="probability", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("class:N", sort=class_names, scale=alt.Scale(scheme="tableau10"),
-                        legend=alt.Legend(title=None, orient="right")),
+                        legend=alt.Legend(title=None, orient="bottom", direction="horizontal", columns=10)),
         tooltip=["class:N", alt.Tooltip("amount:Q", format="+g"), alt.Tooltip("probability:Q", format=".3f")],
     )
     here = alt.Chart(pd.DataFrame({"amount": [sweep.values[sweep.identity]]})).mark_rule(

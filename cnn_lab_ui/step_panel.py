@@ -123,7 +123,7 @@ def _conv_numbers(step, k: int) -> None:
         st.dataframe(sums, hide_index=True, height=180, key="model_step_sums",
                      column_config={"sum of its products": st.column_config.NumberColumn(format="%.4f")})
     rows = [("sum of all the products" + (f" ({n_in} channels)" if n_in > 1 else ""), step.total),
-            ("+ bias", step.bias), ("= the convolution's output", step.pre_activation)]
+            ("add the bias", step.bias), ("the convolution's output (sum and bias)", step.pre_activation)]
     bn = step.batch_norm
     if bn is not None:
         rows.append((f"batch norm: (x − {bn.mean:.3f}) / √({bn.variance:.3f} + {bn.epsilon:g}) × {bn.gamma:.3f} "

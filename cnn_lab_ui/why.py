@@ -85,7 +85,7 @@ def why(predictor, prediction, names: list[str]) -> None:
                         f"towards **{names[versus]}**; the stronger the colour, the stronger the push.")
             st.markdown(pictures.colour_legend(pictures.SIGNED_CMAP, f"pushes to {names[versus]}",
                                                f"pushes to {names[target]}", signed=True), unsafe_allow_html=True)
-        st.caption(f"{METHOD_LABELS[method]}: {METHODS[method]}. The picture is the 28×28 image the model saw, "
+        st.caption(f"{METHODS[method]}. The picture is the 28×28 image the model saw, "
                    "enlarged 8×.")
 
 
@@ -132,7 +132,7 @@ def fool_it(predictor, prediction, names: list[str]) -> None:
 PANELS = [  # (expander key, label, icon, panel)
     ("draw_why", "Why? Which pixels made it say that", ":material/local_fire_department:", why),
     ("draw_whatif", "What if? Shift, rotate, scale or thicken your drawing", ":material/tune:", what_if),
-    ("draw_fool", "Fool it: the smallest nudge that changes its mind", ":material/theater_comedy:", fool_it),
+    ("draw_fool", "Fool it: a tiny nudge that changes its mind", ":material/theater_comedy:", fool_it),
 ]
 
 
