@@ -287,3 +287,23 @@ def test_fool_it_shows_the_engines_attack(runs_dir, mnist):
     at.slider(key="fool_epsilon").set_value(0.3).run()
     assert any("at most 0.3" in c for c in _captions(at))
     assert not at.exception and not at.error
+
+
+def test_closed_panels_cost_nothing_and_the_explainer_is_built_once_per_model(runs_dir, mnist, monkeypatch):
+    from cnn_core import explain
+    from cnn_lab_ui import why
+
+    why._explainer.clear()
+    made, maps = [], []
+    real_init, real_maps = explain.Explainer.__init__, explain.Explainer.signed_maps
+    monkeypatch.setattr(explain.Explainer, "__init__", lambda self, *a: made.append(1) or real_init(self, *a))
+    monkeypatch.setattr(explain.Explainer, "signed_maps", lambda self, *a, **k: maps.append(1) or real_maps(self, *a, **k))
+    at = open_draw(_seven(mnist))
+    at.run()  # a stroke reruns the canvas and the prediction, the panels closed
+    assert made == [] and maps == [], "a learner who never opens a panel pays nothing for it"
+    _open_panel(at, "draw_why")
+    at.selectbox(key="why_class").set_value(2).run()
+    at.session_state["draw_fool"] = True
+    at.run()
+    assert not at.exception
+    assert len(made) == 1 and len(maps) == 3, (made, maps)  # one Explainer for the model, one map per run
