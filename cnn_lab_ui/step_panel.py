@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnn_core.explain import ExplainError
+from cnn_core.explain import BLOCK_TAIL_TYPES, ExplainError
 
 from . import charts, pictures
 
@@ -53,6 +53,15 @@ def _picked() -> None:
         st.session_state[ROW], st.session_state[COL] = int(points[0]["row"]), int(points[0]["col"])
 
 
+def _block_end(layers, name: str) -> str:
+    """The last layer of a conv block (its BatchNormalization and Activation follow it), or name itself."""
+    names = [layer.name for layer in layers]
+    i = names.index(name)
+    while i + 1 < len(layers) and type(layers[i + 1]).__name__ in BLOCK_TAIL_TYPES:
+        i += 1
+    return names[i]
+
+
 def _matrix(values: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(np.asarray(values, np.float64))
     frame.index.name = "row"
@@ -69,7 +78,7 @@ def show(predictor, image) -> None:
     layer = st.selectbox("Layer", layers, key="model_step_layer",
                          format_func=lambda n: f"{n} ({'convolution' if n in convs else 'max pooling'})")
     acts = s.activations(image)
-    out = acts[layer]
+    out = acts[_block_end(s.layers, layer) if layer in convs else layer]  # the value the step ends with
     h, w, c = out.shape
     _clamp(FILTER, c, 0)
     _clamp(ROW, h, h // 2)

@@ -44,7 +44,8 @@ def why(predictor, prediction, names: list[str]) -> None:
     ex = explainer(predictor)
     image, answer = prediction.image, prediction.digit
     c1, c2, c3 = st.columns(3)
-    method = c1.radio("Method", list(METHODS), index=list(METHODS).index(DEFAULT_METHOD), key="why_method",
+    st.session_state.setdefault("why_method", DEFAULT_METHOD)  # state alone sets it (the button below does too)
+    method = c1.radio("Method", list(METHODS), key="why_method",
                       format_func=METHOD_LABELS.get, help="\n\n".join(f"**{METHOD_LABELS[m]}**: {d}" for m, d in METHODS.items()))
     target = c2.selectbox("Explain the class", [None, *range(len(names))], key="why_class",
                           format_func=lambda k: "the model's answer" if k is None else names[k])
@@ -85,8 +86,7 @@ def why(predictor, prediction, names: list[str]) -> None:
                         f"towards **{names[versus]}**; the stronger the colour, the stronger the push.")
             st.markdown(pictures.colour_legend(pictures.SIGNED_CMAP, f"pushes to {names[versus]}",
                                                f"pushes to {names[target]}", signed=True), unsafe_allow_html=True)
-        st.caption(f"{METHODS[method]}. The picture is the 28×28 image the model saw, "
-                   "enlarged 8×.")
+        st.caption(f"{METHODS[method]}. The picture is the 28×28 image the model saw, enlarged 8×.")
 
 
 def what_if(predictor, prediction, names: list[str]) -> None:
