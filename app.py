@@ -50,9 +50,10 @@ if (!window.cnnLabServerLost) {{
 }}
 </script>""", unsafe_allow_javascript=True)
 
-from cnn_lab_ui import state  # noqa: E402  (after set_page_config, which must come first)
+from cnn_lab_ui import classroom, state  # noqa: E402  (after set_page_config, which must come first)
 
 state.remember_owner()
+classroom.name_box()  # the learner's display name, on every page
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -18,8 +18,10 @@ def name_box() -> None:
     """Sidebar: "Your name", saved when changed; a bad name is a message, the old name stays."""
     root = runs.runs_root()
     current = learners.names(root).get(state.owner(), "")
+    if "learner_name" not in st.session_state:  # a new session (a refresh): the box starts with the kept name
+        st.session_state["learner_name"] = current
     typed = st.sidebar.text_input(
-        "Your name (shown to the class)", value=current, key="learner_name", max_chars=learners.MAX_NAME,
+        "Your name (shown to the class)", key="learner_name", max_chars=learners.MAX_NAME,
         placeholder="e.g. Ada", help="Shown beside your runs on the Runs page's class board. No account needed.")
     if typed.strip() == current:
         return
@@ -27,6 +29,19 @@ def name_box() -> None:
         learners.set_name(root, state.owner(), typed)
     except learners.LearnerNameError as e:
         st.sidebar.error(f"Name not saved: {e}")
+
+
+ALL, MINE, CLASS = "All runs", "My runs", "The class"
+
+
+def view_picker() -> str:
+    """All runs (the table), my runs (the same, mine only) or the class (the leaderboard)."""
+    return st.segmented_control("Show", [ALL, MINE, CLASS], default=ALL, key="runs_view",
+                                help="The class: every learner's runs, best test accuracy first.") or ALL
+
+
+def only_mine(infos, me: str) -> list:
+    return [i for i in infos if i.owner == me]
 
 
 def board(infos) -> None:

@@ -4,8 +4,9 @@ Anyone may view and compare any run; only the session that trained a run sees De
 (runs from the command line or older versions have no owner: nobody deletes them from here).
 Widget keys: runs_compare (multiselect of runs to overlay), runs_detail (the run shown in
 detail), runs_download ("Download model (.keras)"), runs_delete_sure (confirmation checkbox),
-runs_delete ("Delete run"); runs_confusion, runs_cell_* and runs_compare_with: the clickable confusion
-matrix, its cell's digits and the difference of two runs (cnn_lab_ui.confusion).
+runs_delete ("Delete run"), runs_view (all runs / mine / the class: cnn_lab_ui.classroom);
+runs_confusion, runs_cell_* and runs_compare_with: the clickable confusion matrix, its cell's
+digits and the difference of two runs (cnn_lab_ui.confusion).
 """
 
 import numpy as np
@@ -14,7 +15,7 @@ import streamlit as st
 import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.data import DataError
-from cnn_lab_ui import charts, confusion, job_records, runs_table, state
+from cnn_lab_ui import charts, classroom, confusion, job_records, runs_table, state
 from cnn_lab_ui.widgets import fmt_seconds
 
 cnn_lab_ui.use_app_navigation()
@@ -42,10 +43,13 @@ jobs = [j.snapshot() for j in state.job_manager().active()]
 if jobs:
     st.info(f"{len(jobs)} training job(s) running. Open the Train page to watch or stop one.")
     st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
-st.dataframe(runs_table.table(infos, jobs, me), hide_index=True, column_config={
-    "Test accuracy": st.column_config.NumberColumn(format="percent"),
-    "Learning rate": st.column_config.NumberColumn(format="%.4f"),
-})
+view = classroom.view_picker()  # every run, my runs, or the class's leaderboard
+if view == classroom.CLASS:
+    classroom.board(infos)
+else:
+    st.dataframe(runs_table.table(classroom.only_mine(infos, me) if view == classroom.MINE else infos, jobs, me),
+                 hide_index=True, column_config={"Test accuracy": st.column_config.NumberColumn(format="percent"),
+                                                 "Learning rate": st.column_config.NumberColumn(format="%.4f")})
 st.caption(f"Runs folder: {runs.runs_root()}")
 job_records.show()  # failed or interrupted trainings, with their curves so far
 if not infos:
