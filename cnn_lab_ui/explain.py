@@ -48,16 +48,16 @@ def home_pictures() -> HomePictures:
 
 @st.cache_data(show_spinner=False, max_entries=2)
 def _home_pictures(path: str, mtime: float, source: str) -> HomePictures:
-    from cnn_core import inspect, plots
+    from cnn_core import introspect, plots
 
     pred = state.predictor(state.DEFAULT)
     model = pred.model
     ds = state.dataset("mnist")
     index = 0  # the first test digit (a 7 in MNIST's own order)
     image = ds.x_test[index].astype(np.float32) / 255.0
-    maps = inspect.feature_maps(model, image)
-    conv = inspect.conv_layers(model)[0]
-    kernels = inspect.conv_filters(model, conv)  # (kh, kw, 1, n)
+    maps = introspect.feature_maps(model, image)
+    conv = introspect.conv_layers(model)[0]
+    kernels = introspect.conv_filters(model, conv)  # (kh, kw, 1, n)
     layer = model.get_layer(conv)
     bias = np.asarray(layer.bias) if getattr(layer, "bias", None) is not None else np.zeros(kernels.shape[-1])
     fmap = maps[conv]

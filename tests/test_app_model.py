@@ -89,7 +89,7 @@ def test_broken_run_choice_shows_an_error_not_a_traceback(runs_dir):
 
 def test_figures_are_made_once_per_model_and_image(runs_dir, monkeypatch):
     """Reruns for the same model and image reuse the pictures: counted at the real plotting functions."""
-    from cnn_core import inspect, plots
+    from cnn_core import introspect, plots
     from cnn_lab_ui import pictures
 
     pictures.filters_png.clear()
@@ -103,7 +103,7 @@ def test_figures_are_made_once_per_model_and_image(runs_dir, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(plots, "filter_grid", counting("filters", plots.filter_grid))
-    monkeypatch.setattr(inspect, "feature_maps", counting("maps", inspect.feature_maps))
+    monkeypatch.setattr(introspect, "feature_maps", counting("maps", introspect.feature_maps))
     at = open_model_page()
     first = dict(made)
     assert first["filters"] >= 2 and first["maps"] == 1, first  # one grid per conv layer, one image
