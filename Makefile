@@ -6,7 +6,7 @@ PORT ?= 8501
 # 127.0.0.1: only this machine. HOST=0.0.0.0 serves every network interface (a class; no login).
 HOST ?= 127.0.0.1
 
-.PHONY: run test test-fast browser fashion-data screenshots bench default-model clean
+.PHONY: run lint test test-fast browser fashion-data screenshots bench default-model clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -41,6 +41,10 @@ fashion-data:
 	else echo "installing Debian's dataset-fashion-mnist for the Fashion-MNIST tests"; \
 	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
 	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || echo "(not installed: those tests will skip)"; fi
+
+# Ruff's rules are in pyproject.toml.
+lint: $(VENV)/.stamp-dev
+	$(PY) -m ruff check .
 
 test: $(VENV)/.stamp-dev browser fashion-data
 	$(PY) -m pytest -q
