@@ -47,7 +47,7 @@ def show_prediction(choice: str, result) -> None:
         st.error(f"Cannot read the canvas image: {e}")
         return
     prediction = reading.prediction
-    st.session_state["last_drawing"] = prediction.image
+    state.LAST_DRAWING.set(prediction.image)
     names = CLASS_NAMES[state.model_dataset_name(choice, predictor)]
     if names != CLASS_NAMES["mnist"]:
         st.warning("This model was trained on Fashion-MNIST: it reads clothes, not digits. "

@@ -81,7 +81,7 @@ def feature_maps(choice: str, predictor, key: str, types: dict) -> None:
         image = ds.x_test[index].astype(np.float32) / 255.0
         what = f"test digit #{index}, labelled {ds.class_names[ds.y_test[index]]}"
     else:
-        image = st.session_state.get("last_drawing")
+        image = state.LAST_DRAWING.get()
         if image is None:
             st.info("No drawing yet: draw a digit on the Draw page, then come back.")
             st.page_link("pages/draw.py", label="Draw a digit", icon=":material/draw:")

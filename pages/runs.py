@@ -25,14 +25,14 @@ def delete(name: str) -> None:
         if not runs_table.may_delete(runs.read_info(runs.run_path(name)), me):  # checked again at the click
             raise runs.RunError(f"run {name} is not yours to delete")
         runs.delete_run(name)
-        st.session_state["runs_message"] = ("success", f"Deleted run {name}.")
+        state.RUNS_MESSAGE.set(("success", f"Deleted run {name}."))
     except runs.RunError as e:
-        st.session_state["runs_message"] = ("error", str(e))
+        state.RUNS_MESSAGE.set(("error", str(e)))
     st.session_state["runs_delete_sure"] = False
 
 
 st.title("Saved runs")
-if message := st.session_state.pop("runs_message", None):
+if message := state.RUNS_MESSAGE.pop():
     getattr(st, message[0])(message[1])
 infos, problems = state.scan_runs()
 for problem in problems:
