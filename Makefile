@@ -53,7 +53,7 @@ test-fast: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -m "not browser"
 
 screenshots: $(VENV)/.stamp-dev browser
-	$(PY) tools/screenshots.py
+	$(PY) -m tools.screenshots
 
 bench: $(VENV)/.stamp-dev
 	$(PY) bench/presets.py

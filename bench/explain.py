@@ -18,8 +18,8 @@ import time
 
 import _common  # noqa: E402,F401  (repo on sys.path, full MNIST when present, no downloads)
 
+# isort: split
 import numpy as np  # noqa: E402
-
 
 def timed(fn, calls: int):
     return _common.timed(fn, calls, warmup=3)
@@ -37,9 +37,10 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from cnn_core import data, drawings, explain, stepthrough
+    from cnn_core import data, explain, stepthrough
     from cnn_core.inference import Predictor
     from cnn_core.preprocess import canvas_to_mnist
+    from tests import drawings
 
     predictor = Predictor.load(args.model)
     explainer = explain.Explainer(predictor)

@@ -61,9 +61,9 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
     from cnn_core import evaluate, runs
     from cnn_core.config import TrainConfig
     from cnn_core.data import load
-    from cnn_core.drawings import make_drawings, to_canvas_style
     from cnn_core.model import build_model, save_for_inference
     from cnn_core.preprocess import MAX_PIXELS
+    from tests.drawings import make_drawings, to_canvas_style
 
     ds = load("mnist")
     drawing = make_drawings(ds.x_test[:1], ds.y_test[:1], 1, seed=3)[0].rgba

@@ -44,11 +44,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import _common
+import _common  # first: it puts the repository on sys.path, for tests.e2e below
 
-sys.path.insert(0, str(_common.ROOT / "tests" / "e2e"))
-import harness as h  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+# isort: split
+from playwright.sync_api import expect, sync_playwright
+
+from tests.e2e import harness as h
 
 SECTIONS = ("first-page", "watched", "learners", "strokes", "memory")
 HOME_TITLE = h.PAGES["Home"]

@@ -21,9 +21,10 @@ ROOT = _common.ROOT
 
 import numpy as np  # noqa: E402
 
-from cnn_core import data, drawings  # noqa: E402
+from cnn_core import data  # noqa: E402
 from cnn_core.inference import Predictor  # noqa: E402
 from cnn_core.preprocess import canvas_to_mnist  # noqa: E402
+from tests import drawings  # noqa: E402
 
 
 def timed(fn, calls: int):

@@ -81,18 +81,6 @@ def feature_map_grid(maps: np.ndarray, channels: list[int] | None = None, title:
     return fig
 
 
-def digit_image(image: np.ndarray, title: str = "") -> Figure:
-    img = np.asarray(image, np.float32).squeeze()
-    fig = Figure(figsize=(2.2, 2.4), layout="constrained")
-    ax = fig.subplots()
-    ax.imshow(img, cmap=DIGIT_CMAP, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-    return fig
-
-
 def convolution_demo(image: np.ndarray, kernel: np.ndarray, fmap: np.ndarray, pos: tuple[int, int]) -> Figure:
     """Input digit with one kernel-sized window, the kernel itself, and the feature map it makes.
 

@@ -49,7 +49,7 @@ GROUPS = {
     "data": ("dataset", "limit", "validation_split", "augment", "seed"),
 }
 PRESET_HELP = {
-    "seed": "the classic first Keras CNN: 2 conv blocks (32, 64 filters), 5 epochs: about 98.8% in a minute",
+    "seed": "the tutorial network: 2 conv blocks (32, 64 filters), 5 epochs: about 98.8% in a minute",
     "quick": "the same net, 1 epoch with larger batches: about 98.4% in 15 seconds",
     "strong": "2 convs per block, batch norm, dropout and augmentation, 15 epochs: 99.5% in about 10 minutes",
 }

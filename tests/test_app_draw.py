@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.drawings import make_drawings, to_canvas_style
 from cnn_lab_ui.drawing import canvas_value
+
+from drawings import make_drawings, to_canvas_style
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

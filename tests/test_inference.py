@@ -8,11 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from cnn_core import data, drawings, inference
+from cnn_core import data, inference
 from cnn_core.config import TrainConfig
 from cnn_core.inference import Prediction, Predictor
 from cnn_core.model import ModelFileError, build_model, compile_model
 from cnn_core.preprocess import EmptyCanvasError, canvas_to_mnist
+
+import drawings
 
 
 @pytest.fixture(scope="session")
