@@ -137,11 +137,11 @@ class TrainConfig:
                                        f"allowed {LIMITS['limit'][0]} to {n_available}")
         n = n_available if self.limit is None else min(self.limit, n_available or self.limit)
         if n is not None:
-            n_val = int(n * self.validation_split)
-            if self.validation_split > 0 and n_val < 1:
-                raise ConfigError("validation_split", f"{self.validation_split} of {n} digits leaves no validation digit")
+            n_val, split = int(n * self.validation_split), self.validation_split
+            if split > 0 and n_val < 1:
+                raise ConfigError("validation_split", f"{split} of {n} digits leaves no validation digit")
             if n - n_val < 1:
-                raise ConfigError("validation_split", f"{self.validation_split} of {n} digits leaves no training digit")
+                raise ConfigError("validation_split", f"{split} of {n} digits leaves no training digit")
         if budget:
             from . import cost  # pure Python, no TensorFlow: the memory budget is checked before anything is built
 
@@ -193,7 +193,8 @@ def parse_filters(value: Any) -> tuple[int, ...]:
         try:
             return tuple(int(p) for p in parts)
         except ValueError:
-            raise ConfigError("filters", f"{value!r} is not a comma-separated list of whole numbers, e.g. 32,64") from None
+            message = f"{value!r} is not a comma-separated list of whole numbers, e.g. 32,64"
+            raise ConfigError("filters", message) from None
     if isinstance(value, (list, tuple)):
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError("filters", f"{value!r} must hold whole numbers")

@@ -98,12 +98,15 @@ def load(config: TrainConfig, preset: str | None = None) -> None:
 def summary(config: TrainConfig) -> str:
     """One line that says what a configuration trains, in the form's words."""
     c = config
-    parts = [f"filters {', '.join(map(str, c.filters))}", f"{c.convs_per_block} conv(s) {c.kernel_size}×{c.kernel_size} "
-             f"{c.activation}", "pooling" if c.pooling else "no pooling", *(["batch norm"] if c.batch_norm else []),
-             f"dense {c.dense_units}", f"dropout {c.dropout:g}", f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
+    parts = [f"filters {', '.join(map(str, c.filters))}",
+             f"{c.convs_per_block} conv(s) {c.kernel_size}×{c.kernel_size} {c.activation}",
+             "pooling" if c.pooling else "no pooling", *(["batch norm"] if c.batch_norm else []),
+             f"dense {c.dense_units}", f"dropout {c.dropout:g}",
+             f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
              f"batch {c.batch_size}", f"{c.epochs} epoch{'s' if c.epochs != 1 else ''}",
              f"{'all' if c.limit is None else f'{c.limit:,}'} digits of {c.dataset}",
-             f"validation {c.validation_split:.0%}", "augmentation" if c.augment else "no augmentation", f"seed {c.seed}"]
+             f"validation {c.validation_split:.0%}", "augmentation" if c.augment else "no augmentation",
+             f"seed {c.seed}"]
     return " · ".join(parts)
 
 
@@ -204,5 +207,6 @@ def preset_tag(config: TrainConfig) -> str | None:
     return name if name in PRESETS and PRESETS[name] == config else None
 
 
-__all__ = ["LABELS", "GROUPS", "control", "label_of", "problem", "group_of", "load", "summary", "init", "preset_control", "architecture_controls", "optimisation_controls",
-           "data_controls", "config_from_widgets", "preset_tag"]
+__all__ = ["LABELS", "GROUPS", "control", "label_of", "problem", "group_of", "load", "summary", "init",
+           "preset_control", "architecture_controls", "optimisation_controls", "data_controls", "config_from_widgets",
+           "preset_tag"]
