@@ -126,8 +126,8 @@ def fmt_s(values) -> str:
 # --- the server and pages ------------------------------------------------------------------
 
 @contextmanager
-def app_server(work: Path, name: str):
-    server = h.AppServer(runs_dir=work / name / "runs", log_path=work / name / "server.log")
+def app_server(work: Path, name: str, env: dict | None = None):
+    server = h.AppServer(runs_dir=work / name / "runs", log_path=work / name / "server.log", env=env)
     server.poll_s = 0.02  # ask /_stcore/health every 20 ms, so "healthy" is seen when it happens
     try:
         server.start(timeout=BUDGET.left(180))

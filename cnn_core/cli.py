@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(t)  # one per TrainConfig field; the flags below are not config fields
     t.add_argument("--data-dir")
     t.add_argument("--runs-dir")
+    t.add_argument("--ray", metavar="ADDRESS", help="train on a Ray cluster: its head's HOST:PORT, or 'local' to "
+                   "start one here (default: $CNN_RAY_ADDRESS; unset: this machine)")
     t.add_argument("--save-model", help="also copy the trained model (.keras) here, with a .json beside it")
+    add_grow_flags(t)
 
     pr = sub.add_parser("predict", help="read digits from PNG/JPEG drawings")
     pr.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
@@ -118,6 +121,75 @@ def config_from_args(args) -> TrainConfig:
     return preset(args.preset).replace(**changes).validate()
 
 
+# --- growing a saved run: --resume (continue it) and --from/--freeze (transfer its conv blocks) ---------
+# Kept apart from the generic training flags: these name a parent run, whose settings come first.
+
+def add_grow_flags(t: argparse.ArgumentParser) -> None:
+    from .runs import FREEZE_CHOICES
+
+    g = t.add_argument_group("grow a saved run (the new run is saved beside it, its origin recorded)")
+    g.add_argument("--resume", metavar="RUN_DIR", help="continue this run for --epochs N more epochs, from its "
+                   "weights and optimizer state, with its own settings")
+    g.add_argument("--from", dest="from_run", metavar="RUN_DIR", help="transfer learning: this run's conv blocks "
+                   "under a new dense head, trained on --dataset (its other settings, unless flags change them)")
+    g.add_argument("--freeze", choices=FREEZE_CHOICES, help="with --from: conv (default) keeps the conv blocks as "
+                   "they are; none fine-tunes them too, at a tenth of the learning rate unless --learning-rate")
+
+
+def _given_config_fields(args) -> dict:
+    """The TrainConfig fields set by flags (None: not given)."""
+    import dataclasses
+
+    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in given.items() if v is not None}
+    if "filters" in given:
+        given["filters"] = parse_filters(given["filters"])
+    return given
+
+
+def _parent_folder(flag: str, value: str, args) -> Path:
+    """The parent run's folder; the new run goes in the same runs folder (its origin names the parent there)."""
+    _check_path(flag, value)
+    path = Path(value).expanduser().absolute()
+    if not path.is_dir():
+        raise UsageError(f"{flag} {value}: no such run folder")
+    if args.runs_dir and Path(args.runs_dir).expanduser().resolve() != path.parent.resolve():
+        raise UsageError(f"{flag}: the new run is saved beside its parent, in {path.parent}; "
+                         f"--runs-dir {args.runs_dir} names another folder")
+    args.runs_dir = str(path.parent)
+    return path
+
+
+def grown_config(args):
+    """(config, origin) for --resume or --from, checked against the parent run (RunError, ConfigError or
+    UsageError naming the problem, before TensorFlow); None for a run from scratch."""
+    from . import grow
+    from .runs import CONTINUED, FREEZE_CONV, TRANSFERRED, Origin
+
+    if args.resume and args.from_run:
+        raise UsageError("--resume and --from: choose one (continue a run, or transfer from it)")
+    if args.freeze and not args.from_run:
+        raise UsageError("--freeze goes with --from RUN_DIR (the run whose conv blocks are transferred)")
+    given = _given_config_fields(args)
+    if args.resume:
+        folder = _parent_folder("--resume", args.resume, args)
+        if "epochs" not in given:
+            raise UsageError("--resume needs --epochs N: how many more epochs to train")
+        others = sorted(set(given) - {"epochs"})
+        if others:
+            raise UsageError(f"--resume continues run {folder.name} with its own settings: only --epochs may be "
+                             f"given, not --{others[0].replace('_', '-')}")
+        info = grow.parent(Origin(CONTINUED, folder.name), folder.parent)
+        return grow.continued(info, given["epochs"])
+    if args.from_run:
+        folder = _parent_folder("--from", args.from_run, args)
+        freeze = args.freeze or FREEZE_CONV
+        info = grow.parent(Origin(TRANSFERRED, folder.name, freeze), folder.parent)
+        dataset = given.pop("dataset", info.config.dataset)
+        return grow.transferred(info, dataset, freeze, given)
+    return None
+
+
 def _json_line(obj) -> str:
     """Strict JSON (a diverged run's NaN loss becomes null), so any JSON reader can parse it."""
     def clean(v):
@@ -168,7 +240,8 @@ def cmd_train(args) -> int:
 
     for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"), ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
         _check_path(flag if value else env, value or os.environ.get(env) or None)
-    config = config_from_args(args)  # the memory budget included: before TensorFlow is even imported
+    # The memory budget included: before TensorFlow is even imported. A grown run starts from its parent's settings.
+    config, origin = grown_config(args) or (config_from_args(args), runs.FROM_SCRATCH)
     if args.save_model:
         _check_save_target(Path(args.save_model))
     ds = data.load(config.dataset, args.data_dir)  # fail early on data problems, before threads
@@ -182,10 +255,18 @@ def cmd_train(args) -> int:
 
     print(f"data: {ds.source}", file=sys.stderr)  # training starts now: Ctrl-C from here stops it
 
-    manager = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir)
-    job = manager.submit(config, preset=args.preset)
+    address = args.ray or os.environ.get("CNN_RAY_ADDRESS") or None
+    if address:  # the fit runs on a Ray cluster; the run comes back into runs_dir
+        from .ray_executor import RayExecutor
+
+        manager = RayExecutor(address, runs_dir=runs_dir)
+    else:
+        manager = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir)
+    job = manager.submit(config, preset=args.preset, origin=origin)
     with _job_failures_reported_by_us():
         snap = _follow(job)
+    if address:
+        manager.pool.close()
     if snap.state == training.FAILED:
         print(f"error: training failed: {_failure(snap.error, runs_dir, config, len(ds.x_train))}", file=sys.stderr)
         return 1
@@ -198,7 +279,8 @@ def cmd_train(args) -> int:
         "test_accuracy": info.test_accuracy, "test_loss": info.test_loss,
         "epochs_completed": info.epochs_completed, "train_seconds": info.train_seconds,
         "state": info.state, "run_dir": str(run_dir), "data_source": info.data_source,
-        "params": info.params, "config": config.to_dict(),
+        "params": info.params, "config": config.to_dict(), "origin": info.origin.to_json(),
+        "executor": "ray" if address else "local", "worker_pid": getattr(job, "worker_pid", None) or os.getpid(),
     })
     if args.save_model:
         try:
@@ -325,13 +407,13 @@ def _export(run_dir: Path, target: Path) -> None:
     meta = {
         "test_accuracy": info.test_accuracy, "test_loss": info.test_loss, "epochs_completed": info.epochs_completed,
         "train_seconds": info.train_seconds, "data_source": info.data_source, "params": info.params,
-        "config": info.config.to_dict(), "created": info.created,
+        "config": info.config.to_dict(), "created": info.created, "origin": info.origin.to_json(),
         "command": "python -m cnn_core " + " ".join(sys.argv[1:]),
     }
     written = []
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(run_dir / "model.keras", "rb") as source:
+        with open(run_dir / runs.MODEL_FILE, "rb") as source:
             model_tmp = _write_temporary(target, source.read())
         written.append((model_tmp, target))
         json_tmp = _write_temporary(target.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode())
@@ -343,7 +425,7 @@ def _export(run_dir: Path, target: Path) -> None:
     except OSError as e:
         need = ""
         if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            need = f"; {cost.size_text((run_dir / 'model.keras').stat().st_size + cost.MB)} needed in {target.parent}"
+            need = f"; {cost.size_text((run_dir / runs.MODEL_FILE).stat().st_size + cost.MB)} needed in {target.parent}"
         raise UsageError(f"--save-model {target}: {e.strerror or e}{need} (the old files are unchanged; "
                          f"the run itself is saved in {run_dir})") from None
     finally:

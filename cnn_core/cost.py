@@ -233,7 +233,7 @@ def seconds_per_flop(runs_root: str | os.PathLike | None = None) -> tuple[float,
     rates = []
     for info in runs.list_runs(runs_root):
         try:
-            history = info.path / "history.json"
+            history = info.path / runs.HISTORY_JSON
             if history.stat().st_size > 64 * MB:
                 continue
             batches = len(json.loads(history.read_text())["batch"]["loss"])

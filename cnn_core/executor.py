@@ -17,6 +17,7 @@ it as a stopped run and exits, and so does one sent SIGTERM.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import faulthandler
 import logging
 import multiprocessing
@@ -32,6 +33,7 @@ from pathlib import Path
 from . import records, training
 from . import runs as runs_mod
 from .config import TrainConfig
+from .errors import UserError
 from .training import (ACTIVE_STATES, FAILED, LOADING, NOT_STARTED, QUEUED, RUNNING, STOPPED, STOPPING,
                        Progress, Snapshot, new_job_id)
 
@@ -41,7 +43,7 @@ JOBS_PER_WORKER = 10  # a worker is replaced after this many jobs: TensorFlow ke
 START_FAILURES = 3  # workers that die before they are ready, in a row, before queued jobs are failed
 # Scalar Progress fields a worker reports; the per-batch series travel as increments.
 FIELDS = ("state", "epoch", "batch", "batches_per_epoch", "error", "data_source", "run_name",
-          "test_accuracy", "test_loss", "phase", "train_seconds")
+          "test_accuracy", "test_loss", "phase", "train_seconds", "first_epoch")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class JobSpec:
     preset: str | None
     runs_dir: str
     data_dir: str | None
+    origin: runs_mod.Origin = runs_mod.FROM_SCRATCH  # from scratch, or grown from a parent run (grow.py)
 
 
 class ProcessJob:
@@ -343,6 +346,8 @@ def shared_pool() -> WorkerPool:
 class LocalExecutor:
     """Same interface as training.JobManager; the fits run in the shared pool's worker processes."""
 
+    name = "local"  # which executor trained a job: the CLI's JSON says it
+
     def __init__(self, runs_dir=None, data_dir=None, pool: WorkerPool | None = None):
         self.runs_dir, self.data_dir = runs_dir, data_dir
         self.pool = pool or shared_pool()
@@ -352,17 +357,24 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._jobs: dict[str, ProcessJob] = {}
 
-    def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None) -> ProcessJob:
+    def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None,
+               origin: runs_mod.Origin = runs_mod.FROM_SCRATCH) -> ProcessJob:
         """Validate, then queue a job. ConfigError or RunError before anything starts."""
         from .cost import check_free_space
+        from .grow import check
+        from .limits import ClassLimits
 
         config.validate()
+        limits = ClassLimits.from_env()  # the teacher's caps, read now: a changed setting applies at once
+        limits.check_config(config)
         root = runs_mod.ensure_root(self.runs_dir)
+        check(config, origin, root)  # a parent run to grow from: there, readable, and fitting `config`
         check_free_space(root, config)
         spec = JobSpec(new_job_id(), config, owner, preset, str(root),
-                       None if self.data_dir is None else str(self.data_dir))
+                       None if self.data_dir is None else str(self.data_dir), origin)
         job = ProcessJob(spec, self.pool)
-        with self._lock:
+        with self._lock:  # counted and added in one step: two quick Starts cannot both pass the cap
+            limits.check_jobs(owner, sum(1 for j in self._jobs.values() if j.owner == owner and not j.done))
             self._jobs[job.id] = job
         self.pool.enqueue(job)
         return job
@@ -413,7 +425,12 @@ def _worker_main(conn: Connection) -> None:
 
 def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stopping: threading.Event) -> None:
     manager.runs_dir, manager.data_dir = spec.runs_dir, spec.data_dir
-    job = manager.submit(spec.config, owner=spec.owner, preset=spec.preset, job_id=spec.job_id)
+    try:
+        job = manager.submit(spec.config, owner=spec.owner, preset=spec.preset, job_id=spec.job_id, origin=spec.origin)
+    except UserError as e:  # checked by the server, changed since (a parent run deleted meanwhile)
+        with contextlib.suppress(OSError, EOFError, ValueError):
+            conn.send(("progress", spec.job_id, {"state": FAILED, "error": str(e)}))
+        return
     sent, server_gone = 0, False
     while True:
         finished = job._ended.wait(SEND_EVERY)

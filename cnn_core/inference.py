@@ -7,7 +7,6 @@ when the Predictor is made, and then costs well under a millisecond per call on 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +14,11 @@ import numpy as np
 import tensorflow as tf
 
 from .config import IMAGE_SIZE, NUM_CLASSES
-from .files import read_bytes
 from .model import BUILD_LOCK, ModelFileError, check_shapes, load_model
 from .preprocess import canvas_to_mnist
+from .runs import MODEL_FILE, ModelMeta, read_model_meta
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.keras"
-RUN_MODEL_FILE = "model.keras"  # the model inside a run folder (see runs.py)
-RUN_META_FILE = "run.json"
-MAX_META_BYTES = 2**20  # default.json / run.json: a few KB
 BATCH = 512  # predict_batch's chunk: bounded memory, still near full speed
 IMAGE_SHAPES = ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1))  # one preprocessed image
 
@@ -42,11 +38,11 @@ class Predictor:
     """A loaded model plus a compiled forward pass. Safe to share between threads:
     the traced function only reads the weights, and TensorFlow runs concurrent calls safely."""
 
-    def __init__(self, model, path: Path | None = None, meta: dict | None = None):
+    def __init__(self, model, path: Path | None = None, meta: ModelMeta | None = None):
         check_shapes(model)  # a freshly trained model may be wrapped directly, without a file
         self.model = model
         self.path = path
-        self.meta = meta or {}
+        self.meta = meta or ModelMeta()  # read once, when loaded: pages ask it on every stroke
         spec = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)
         # Traced once, for any batch size; calling the concrete function directly also skips
         # tf.function's argument matching (~0.1 ms). Tracing is graph building, which is not
@@ -70,8 +66,8 @@ class Predictor:
                 )
         path = Path(path).expanduser()
         if path.is_dir():
-            if not (path / RUN_MODEL_FILE).is_file():
-                raise ModelFileError(f"{path}: a folder but not a run folder (no {RUN_MODEL_FILE} inside)")
+            if not (path / MODEL_FILE).is_file():
+                raise ModelFileError(f"{path}: a folder but not a run folder (no {MODEL_FILE} inside)")
             from .runs import RunError, model_file
 
             try:  # a run's model that links out of its runs folder is refused, as runs.py does
@@ -80,7 +76,7 @@ class Predictor:
                 raise ModelFileError(str(e)) from None
         path = path.resolve()
         model = load_model(path)
-        return cls(model, path, _read_meta(path))
+        return cls(model, path, read_model_meta(path))
 
     def predict(self, rgba: np.ndarray) -> Prediction:
         """One canvas image (see preprocess.canvas_to_mnist). EmptyCanvasError when nothing is drawn."""
@@ -118,20 +114,3 @@ def _as_model_input(images: np.ndarray) -> np.ndarray:
     scale = np.float32(1 / 255) if images.dtype == np.uint8 else np.float32(1)
     return images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1).astype(np.float32) * scale
 
-
-def _read_meta(model_path: Path) -> dict:
-    """The JSON beside the model (default.json beside default.keras; run.json in a run folder).
-
-    Metadata only describes the model, so a missing or damaged file gives {} rather than an error.
-    """
-    candidates = [model_path.with_suffix(".json")]
-    if model_path.name == RUN_MODEL_FILE:
-        candidates.append(model_path.parent / RUN_META_FILE)
-    for candidate in candidates:
-        try:  # only a regular file of a sane size: a FIFO named run.json must not block
-            meta = json.loads(read_bytes(candidate, MAX_META_BYTES))
-        except (OSError, ValueError, RecursionError):
-            continue
-        if isinstance(meta, dict):
-            return meta
-    return {}

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from .config import IMAGE_SIZE, NUM_CLASSES, ConfigError, TrainConfig
 from .errors import UserError
@@ -80,10 +83,99 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int = 1) -> None:
 
 
 def save_for_inference(model, config: TrainConfig, path: Path) -> None:
-    """Save the architecture and weights only: the optimiser state would triple the file."""
+    """Save the architecture and weights only: the optimiser state would triple the file (it goes in a
+    run's own training_state.npz, see save_training_state). Copied layer by layer, by name: a model
+    with frozen layers lists its weights in another order."""
     clean = build_model(config)
-    clean.set_weights(model.get_weights())
+    for layer in clean.layers:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
     clean.save(path)
+
+
+# --- growing a model: continue it (its optimizer's state), or transfer its conv blocks ---------
+
+CONV_LAYER_TYPES = ("Conv2D", "BatchNormalization")  # a conv block's layers with weights
+
+
+def conv_layers(model) -> list:
+    """The layers of the conv blocks that hold weights (convolutions and their batch norms)."""
+    return [layer for layer in model.layers if type(layer).__name__ in CONV_LAYER_TYPES]
+
+
+def freeze_conv(model) -> None:
+    """Keep the conv blocks' weights as they are while the rest trains; before compile. A frozen
+    BatchNormalization also keeps its moving statistics (Keras runs it in inference mode)."""
+    for layer in conv_layers(model):
+        layer.trainable = False
+
+
+def _random_states(model) -> list:
+    """The model's variables that are neither weights nor optimizer state: the seed generators of its
+    dropout layers, so a continued run drops the units an uninterrupted one would have."""
+    weights = model.weights
+    return [v for v in model.variables if not any(v is w for w in weights)]
+
+
+def save_training_state(model, path: Path) -> None:
+    """What continuing needs beyond the weights: the optimizer's variables (its step count, Adam's
+    moments, the learning rate) and the dropout layers' random states, as arrays in an .npz (no pickles)."""
+    arrays = {f"optimizer_{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)}
+    arrays.update({f"random_{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(_random_states(model))})
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def restore_training_state(model, path: Path, where: str) -> None:
+    """Put a saved training state into a compiled model of the same architecture. Each array's header is
+    checked against the variable it fills before its data is read; ModelFileError naming `where` when
+    the file does not fit the model."""
+    optimizer = model.optimizer
+    with BUILD_LOCK:
+        optimizer.build(model.trainable_variables)
+    targets = {f"optimizer_{i:04d}": v for i, v in enumerate(optimizer.variables)}
+    targets.update({f"random_{i:04d}": v for i, v in enumerate(_random_states(model))})
+    try:
+        with zipfile.ZipFile(path) as z:
+            stored = sorted(n.removesuffix(".npy") for n in z.namelist())
+            if stored != sorted(targets):
+                raise ModelFileError(f"{where}: holds {len(stored)} arrays, this model's training needs {len(targets)}")
+            for name, variable in targets.items():
+                with z.open(f"{name}.npy") as member:
+                    version = np.lib.format.read_magic(member)
+                    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+                    if version not in readers:
+                        raise ModelFileError(f"{where}: {name} is in an unknown .npy version {version}")
+                    shape, fortran, dtype = readers[version](member)
+                    want = tuple(variable.shape)
+                    if shape != want or dtype.hasobject:
+                        raise ModelFileError(f"{where}: {name} is an array of {shape}, the model's {variable.path} is {want}")
+                    data = member.read(dtype.itemsize * math.prod(shape))
+                if len(data) != dtype.itemsize * math.prod(shape):
+                    raise ModelFileError(f"{where}: {name} is truncated")
+                variable.assign(np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C"))
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
+        raise ModelFileError(f"{where} is damaged ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def declared_input_shape(path: Path) -> tuple:
+    """The input shape a .keras archive's config.json declares (without the batch axis), read without
+    Keras: cheap enough to check a parent run's model before a job is queued."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise ModelFileError(f"{path}: its config.json is {info.file_size / 2**20:.0f} MB, refused")
+            declared = json.loads(z.read(info))
+        layers = declared["config"]["layers"]
+        first = layers[0]["config"] if layers and layers[0]["class_name"] == "InputLayer" else declared["config"]
+        shape = first.get("batch_shape") or first.get("batch_input_shape") or [None, *first["shape"]]
+        return tuple(shape[1:])
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, OSError, KeyError, TypeError, IndexError, ValueError, RecursionError) as e:
+        raise ModelFileError(f"{path}: not a Keras model file CNN Lab can read ({type(e).__name__})") from None
 
 
 def load_model(path: str | Path):

@@ -124,8 +124,7 @@ def canvas_to_mnist(image: np.ndarray) -> np.ndarray:
     the alpha channel of a transparent canvas. Raises EmptyCanvasError when nothing is drawn
     and ImageFormatError for arrays that are not such images.
     """
-    ink = extract_ink(image)
-    crop = _crop_to_digit(ink)
+    crop = _crop_to_digit(_ink_levels(image)) * np.float32(1 / 255)  # floats only for the digit's box
     work = _normalise_stroke_width(_resize_longer_side(crop, WORK))
     ys, xs = np.nonzero(work > MASK_LEVEL * work.max())  # the dilation may have grown the box
     work = work[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
@@ -142,15 +141,23 @@ def extract_ink(image: np.ndarray) -> np.ndarray:
     unless the drawing covers half the border; ink is the distance from it, so light-on-dark
     and dark-on-light canvases give the same ink.
     """
+    return _ink_levels(image) * np.float32(1 / 255)
+
+
+def _ink_levels(image: np.ndarray) -> np.ndarray:
+    """extract_ink in whole levels 0..255 (uint8): a quarter of the memory traffic of floats on a
+    whole canvas, of which the digit is usually a small part."""
     a = _check_image(image)
     if a.ndim == 2:
-        signal = a.astype(np.float32)
+        signal = a
     elif a.shape[2] == 4 and _median_border(a[..., 3]) < 255 and a[..., 3].min() != a[..., 3].max():
-        signal = a[..., 3].astype(np.float32)
+        signal = a[..., 3]
+    elif a.shape[2] == 4:
+        signal = np.asarray(Image.fromarray(a, "RGBA").convert("L"))  # ITU-R 601 luma, in C
     else:
-        # ITU-R 601 luma, the weights Pillow's convert("L") uses.
-        signal = a[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.abs(signal - _median_border(signal)) * np.float32(1 / 255)
+        signal = np.asarray(Image.fromarray(a, "RGB").convert("L"))
+    background = np.uint8(round(_median_border(signal)))
+    return np.maximum(signal, background) - np.minimum(signal, background)  # |signal - background|, no overflow
 
 
 def _median_border(a: np.ndarray) -> float:
@@ -171,28 +178,42 @@ def _check_image(image: object) -> np.ndarray:
 
 
 def _crop_to_digit(ink: np.ndarray) -> np.ndarray:
-    """The ink inside the bounding box of the drawing, stray specks and faint noise removed."""
+    """The ink inside the bounding box of the drawing, stray specks and faint noise removed.
+
+    Works on whole levels (uint8) or floats alike. The pieces are labelled only inside the
+    box of all the ink, and the box of the pieces kept comes from a lookup of their labels.
+    """
+    scale = 255 if ink.dtype == np.uint8 else 1
     peak = float(ink.max())
-    if peak < MIN_INK:
+    if peak < MIN_INK * scale:
         raise EmptyCanvasError()
+    canvas_px = ink.size
     mask = ink > MASK_LEVEL * peak  # faint anti-aliasing and noise do not stretch the box
-    labels, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
-    sizes = np.bincount(labels.ravel())
+    (top, bottom), (left, right) = _span(mask.any(axis=1)), _span(mask.any(axis=0))
+    ink, mask = ink[top:bottom, left:right], mask[top:bottom, left:right]
+    labels, count = ndi.label(mask, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0  # background
-    min_px = max(MIN_SPECK_PX, SPECK_FRACTION * ink.size, MINOR_FRACTION * sizes.sum())
-    kept = np.flatnonzero(sizes >= min_px)
-    if kept.size == 0:
+    min_px = max(MIN_SPECK_PX, SPECK_FRACTION * canvas_px, MINOR_FRACTION * sizes.sum())
+    kept = sizes >= min_px
+    if not kept.any():
         raise EmptyCanvasError()
-    slices = ndi.find_objects(labels)
-    top = min(slices[k - 1][0].start for k in kept)
-    bottom = max(slices[k - 1][0].stop for k in kept)
-    left = min(slices[k - 1][1].start for k in kept)
-    right = max(slices[k - 1][1].stop for k in kept)
-    crop = ink[top:bottom, left:right].copy()
-    dropped = (sizes > 0) & (sizes < min_px)
-    crop[dropped[labels[top:bottom, left:right]]] = 0  # specks inside the box
+    if not kept[1:].all():  # specks: the box of what is kept, and the specks inside it wiped
+        inside = kept[labels]
+        (top, bottom), (left, right) = _span(inside.any(axis=1)), _span(inside.any(axis=0))
+        ink, labels = ink[top:bottom, left:right], labels[top:bottom, left:right]
+        crop = ink.copy()
+        crop[((sizes > 0) & ~kept)[labels]] = 0
+    else:
+        crop = ink.copy()
     crop[crop < NOISE_LEVEL * peak] = 0
     return crop
+
+
+def _span(any_along: np.ndarray) -> tuple[int, int]:
+    """First and one-past-last index where a 1-D boolean array is true (it has a true entry)."""
+    where = np.flatnonzero(any_along)
+    return int(where[0]), int(where[-1]) + 1
 
 
 def _resize_longer_side(a: np.ndarray, side: int) -> np.ndarray:
@@ -267,7 +288,9 @@ def _place_by_centre_of_mass(digit: np.ndarray) -> np.ndarray:
     field 28, so clamping only matters for very lopsided digits).
     """
     h, w = digit.shape
-    cy, cx = ndi.center_of_mass(digit)
+    total = float(digit.sum(dtype=np.float64))  # the centre of mass, as ndi.center_of_mass without its generality
+    cy = float(digit.sum(axis=1, dtype=np.float64) @ np.arange(h)) / total
+    cx = float(digit.sum(axis=0, dtype=np.float64) @ np.arange(w)) / total
     top = int(np.clip(round(CENTRE[0] - cy), 0, SIZE - h))
     left = int(np.clip(round(CENTRE[1] - cx), 0, SIZE - w))
     out = np.zeros((SIZE, SIZE), np.float32)

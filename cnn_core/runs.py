@@ -1,9 +1,14 @@
-"""Saved runs: one folder per finished or stopped training job.
+"""Saved runs: one folder per finished or stopped training job, and what is known about any model.
 
-A run folder holds run.json (metadata and test metrics), config.json, history.json,
-model.keras and predictions.npz (test-set probabilities, for the confusion matrix and
-the gallery of mistakes). It is written in a hidden temporary folder and renamed into
-place in one step, so a crash never leaves a run that lists but cannot load.
+A run folder holds run.json (metadata, test metrics and the run's origin), config.json,
+history.json, model.keras, predictions.npz (test-set probabilities, for the confusion matrix and
+the gallery of mistakes) and, from runs trained since runs could be continued, training_state.npz
+(the optimizer's state, to continue exactly where the run stopped). It is written in a hidden
+temporary folder and renamed into place in one step, so a crash never leaves a run that lists
+but cannot load. This module is the one place that knows these file names.
+
+Every model, a run or the shipped default (models/default.keras with default.json beside it),
+is described by one typed ModelMeta: its configuration, test metrics, training time and origin.
 """
 
 from __future__ import annotations
@@ -25,13 +30,21 @@ from pathlib import Path
 
 import numpy as np
 
+from . import datasets
 from .config import LIMITS, NUM_CLASSES, TrainConfig
 from .errors import UserError
 from .files import UnsafeFileError, fsync_dir, open_regular
 from .model import MAX_MODEL_BYTES
 
 log = logging.getLogger(__name__)
-RUN_FILES = ("run.json", "config.json", "history.json", "model.keras", "predictions.npz")
+# The run folder's layout: every other module reads these names from here.
+RUN_JSON = "run.json"
+CONFIG_JSON = "config.json"
+HISTORY_JSON = "history.json"
+MODEL_FILE = "model.keras"
+PREDICTIONS_FILE = "predictions.npz"
+STATE_FILE = "training_state.npz"  # optional: older runs, and runs saved by hand, have none
+RUN_FILES = (RUN_JSON, CONFIG_JSON, HISTORY_JSON, MODEL_FILE, PREDICTIONS_FILE)  # every run has these
 STATES = ("finished", "stopped")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 TMP_PREFIX = ".tmp-"  # a run being written
@@ -39,8 +52,8 @@ TRASH_PREFIX = ".deleting-"  # a run being deleted
 LEFTOVER_AGE_S = 600  # such folders untouched this long were left by a killed process
 # Largest file read for each part of a run: a run's own files are far smaller (history.json:
 # ~200 KB for 5 epochs of full MNIST at batch 64), and nothing larger is ever parsed.
-MAX_BYTES = {"run.json": 2**20, "config.json": 64 * 2**10, "history.json": 16 * 2**20,
-             "predictions.npz": 64 * 2**20, "model.keras": MAX_MODEL_BYTES}
+MAX_BYTES = {RUN_JSON: 2**20, CONFIG_JSON: 64 * 2**10, HISTORY_JSON: 16 * 2**20,
+             PREDICTIONS_FILE: 64 * 2**20, MODEL_FILE: MAX_MODEL_BYTES, STATE_FILE: 3 * MAX_MODEL_BYTES}
 MAX_TEST_DIGITS = 1_000_000  # rows of predictions.npz (MNIST's test set has 10,000)
 MAX_HISTORY_POINTS = 2_000_000  # per curve in history.json
 
@@ -89,24 +102,86 @@ def _inside(path: Path, base: Path, what: str) -> Path:
     return real
 
 
+# Where a model came from (its lineage). Runs saved before lineage existed read as SCRATCH.
+SCRATCH, CONTINUED, TRANSFERRED, TAUGHT = "scratch", "continued", "transferred", "taught"
+ORIGIN_KINDS = (SCRATCH, CONTINUED, TRANSFERRED, TAUGHT)
+FREEZE_CONV, FREEZE_NONE = "conv", "none"  # a transfer: the parent's conv blocks frozen, or fine-tuned too
+FREEZE_CHOICES = (FREEZE_CONV, FREEZE_NONE)
+
+
 @dataclass(frozen=True)
-class RunInfo:
+class Origin:
+    """How a run began: from scratch, or from a parent run (continued, transferred, taught)."""
+
+    kind: str = SCRATCH
+    parent: str | None = None  # the parent run's name (in the same runs folder)
+    freeze: str | None = None  # FREEZE_CONV or FREEZE_NONE: which of the parent's layers stay fixed
+
+    def __post_init__(self):
+        if self.kind not in ORIGIN_KINDS:
+            raise RunError(f"origin {self.kind!r} is not one of {', '.join(ORIGIN_KINDS)}")
+        if (self.kind == SCRATCH) != (self.parent is None):
+            raise RunError(f"a run {'from scratch has no' if self.kind == SCRATCH else f'{self.kind} from another needs a'} parent")
+        if self.freeze not in (None, *FREEZE_CHOICES):
+            raise RunError(f"freeze {self.freeze!r} is not one of {', '.join(FREEZE_CHOICES)}")
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "parent": self.parent, "freeze": self.freeze}
+
+    def describe(self) -> str:
+        """In words, for tables: 'scratch', 'continued from NAME', 'transferred from NAME (conv frozen)'."""
+        if self.kind == SCRATCH:
+            return SCRATCH
+        frozen = {FREEZE_CONV: " (conv frozen)", FREEZE_NONE: " (fine-tuned)"}.get(self.freeze, "")
+        return f"{self.kind} from {self.parent}{frozen if self.kind == TRANSFERRED else ''}"
+
+
+FROM_SCRATCH = Origin()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelMeta:
+    """What is known about a model, a run or the shipped default; None where its record does not say."""
+
+    config: TrainConfig | None = None
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    epochs_completed: int | None = None
+    train_seconds: float | None = None
+    data_source: str = ""
+    params: int = 0
+    created: str | None = None  # ISO 8601, UTC
+    origin: Origin = FROM_SCRATCH
+
+    @property
+    def dataset(self) -> str:
+        """The dataset the model was trained on; MNIST when unknown (the shipped default is an MNIST model)."""
+        return self.config.dataset if self.config is not None else datasets.MNIST.name
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunInfo(ModelMeta):
+    """A saved run's metadata (run.json and config.json), checked: every metric is known."""
+
     name: str
     path: Path
-    created: str  # ISO 8601, UTC
+    created: str
     state: str  # finished | stopped
     config: TrainConfig
     epochs_completed: int
     test_accuracy: float
     test_loss: float
     train_seconds: float
-    data_source: str
-    params: int
     owner: str | None = None  # the browser session (or CLI) that trained it: only its owner may delete it
 
     @property
     def model_path(self) -> Path:
-        return self.path / "model.keras"
+        return self.path / MODEL_FILE
+
+    @property
+    def can_continue(self) -> bool:
+        """Saved with its optimizer's state (older runs were not): it can be continued exactly."""
+        return os.path.lexists(self.path / STATE_FILE)
 
 
 @dataclass(frozen=True)
@@ -138,6 +213,8 @@ def save_run(
     data_source: str,
     params: int,
     owner: str | None = None,
+    origin: Origin = FROM_SCRATCH,
+    state_writer=None,  # callable(Path) that writes the optimizer's state (STATE_FILE), to continue the run
 ) -> Path:
     """Write a run into a hidden temporary folder, then rename it into place in one step.
 
@@ -157,18 +234,22 @@ def save_run(
         "data_source": data_source,
         "params": params,
         "owner": owner,
+        "origin": origin.to_json(),
         **evaluation.to_json(),
     }
     tmp = None
     try:
         base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=base))
-        _write_json(tmp / "run.json", meta)
-        _write_json(tmp / "config.json", config.to_dict())
-        _write_json(tmp / "history.json", history)
-        model_writer(tmp / "model.keras")
-        _fsync(tmp / "model.keras")
-        with open(tmp / "predictions.npz", "wb") as f:
+        _write_json(tmp / RUN_JSON, meta)
+        _write_json(tmp / CONFIG_JSON, config.to_dict())
+        _write_json(tmp / HISTORY_JSON, history)
+        model_writer(tmp / MODEL_FILE)
+        _fsync(tmp / MODEL_FILE)
+        if state_writer is not None:
+            state_writer(tmp / STATE_FILE)
+            _fsync(tmp / STATE_FILE)
+        with open(tmp / PREDICTIONS_FILE, "wb") as f:
             np.savez_compressed(f, probabilities=evaluation.probabilities.astype(np.float16))
             f.flush()
             os.fsync(f.fileno())
@@ -325,6 +406,19 @@ def _confusion(v):
     return np.array([[count(x) for x in row] for row in v], dtype=np.int64)
 
 
+def _origin(v):
+    """run.json's origin: {"kind": ..., "parent": run name or null, "freeze": null, "conv" or "none"}."""
+    if not isinstance(v, dict) or set(v) - {"kind", "parent", "freeze"}:
+        raise _Bad("not an origin (kind, parent, freeze)")
+    parent = v.get("parent")
+    if parent is not None and not (isinstance(parent, str) and _NAME_RE.match(parent)):
+        raise _Bad(f"parent {parent!r:.60} is not a run name")
+    try:
+        return Origin(_text(16, ORIGIN_KINDS)(v.get("kind")), parent, v.get("freeze"))
+    except RunError as e:
+        raise _Bad(str(e)) from None
+
+
 RUN_SCHEMA = {  # run.json: field -> check (raises _Bad, returns the clean value)
     "created": _date,
     "state": _text(16, STATES),
@@ -335,6 +429,7 @@ RUN_SCHEMA = {  # run.json: field -> check (raises _Bad, returns the clean value
     "data_source": _optional(_text(2000), ""),
     "params": _optional(_int(0, 10**12), 0),
     "owner": _optional(_text(200), None),
+    "origin": _optional(_origin, FROM_SCRATCH),  # runs saved before lineage existed: from scratch
     "confusion_matrix": _confusion,
 }
 REQUIRED = ("created", "state", "epochs_completed", "test_accuracy", "test_loss", "train_seconds", "confusion_matrix")
@@ -383,11 +478,11 @@ HISTORY_SCHEMA = {  # history.json
 
 
 def _read_run_json(folder: Path, base: Path) -> dict:
-    return _check_schema(_read_json(folder, "run.json", base), RUN_SCHEMA, REQUIRED, f"{folder.name}: run.json")
+    return _check_schema(_read_json(folder, RUN_JSON, base), RUN_SCHEMA, REQUIRED, f"{folder.name}: run.json")
 
 
 def _read_config(folder: Path, base: Path) -> TrainConfig:
-    d = _read_json(folder, "config.json", base)
+    d = _read_json(folder, CONFIG_JSON, base)
     try:
         return TrainConfig.from_dict(d).validate(budget=False)  # trained already: see validate
     except Exception as e:  # ConfigError, but also TypeError & co. for values of the wrong kind
@@ -395,7 +490,7 @@ def _read_config(folder: Path, base: Path) -> TrainConfig:
 
 
 def _check_model(folder: Path, base: Path) -> None:
-    with _open_run_file(folder, "model.keras", base) as f:
+    with _open_run_file(folder, MODEL_FILE, base) as f:
         if not zipfile.is_zipfile(f):
             raise RunError(f"{folder.name}: model.keras is missing or damaged (not a .keras archive)")
 
@@ -426,8 +521,66 @@ def _info(path: Path, base: Path, meta: dict) -> RunInfo:
         name=path.name, path=path, created=meta["created"], state=meta["state"], config=config,
         epochs_completed=meta["epochs_completed"], test_accuracy=meta["test_accuracy"],
         test_loss=meta["test_loss"], train_seconds=meta["train_seconds"], data_source=meta["data_source"],
-        params=meta["params"], owner=meta["owner"],
+        params=meta["params"], owner=meta["owner"], origin=meta["origin"],
     )
+
+
+def read_history(info: RunInfo) -> dict:
+    """A run's history.json, checked: {"batch": {...}, "epoch": {...}, "batches_per_epoch": n or None}."""
+    path, base = _folder(info.path)
+    return _check_schema(_read_json(path, HISTORY_JSON, base), HISTORY_SCHEMA, (), f"{path.name}: history.json")
+
+
+def state_file(info: RunInfo) -> Path:
+    """The real path of a run's training_state.npz, checked like its other files (regular, inside the
+    runs folder, size); RunError naming the run when it was saved without one."""
+    path, base = _folder(info.path)
+    if not os.path.lexists(path / STATE_FILE):
+        raise RunError(f"{path.name} was saved without its optimizer's state (by an older CNN Lab, or by hand), "
+                       "so it cannot be continued exactly; transfer from it, or train a new run")
+    with _open_run_file(path, STATE_FILE, base):
+        pass
+    return _inside(path / STATE_FILE, base, f"{path.name}: {STATE_FILE}")
+
+
+# --- any model's metadata: a run folder's files, or the JSON beside a .keras file ----------------
+
+META_SCHEMA = {  # default.json (written by `train --save-model`): every field optional
+    **{k: _optional(check, None) for k, check in RUN_SCHEMA.items() if k in (
+        "created", "epochs_completed", "test_accuracy", "test_loss", "train_seconds")},
+    "data_source": RUN_SCHEMA["data_source"], "params": RUN_SCHEMA["params"], "origin": RUN_SCHEMA["origin"],
+}
+
+
+def read_model_meta(model_path: str | os.PathLike) -> ModelMeta:
+    """The metadata of a model file: a run's (run.json, config.json) when it is a run folder's model,
+    else the JSON beside it (default.json beside default.keras, its config inside).
+
+    Metadata only describes a model, so a missing or damaged record gives an empty ModelMeta (the
+    model is still usable), with a warning in the log.
+    """
+    model_path = Path(model_path)
+    if model_path.name == MODEL_FILE and os.path.lexists(model_path.parent / RUN_JSON):
+        try:
+            return read_info(model_path.parent)
+        except RunError as e:
+            log.warning("model metadata ignored: %s", e)
+            return ModelMeta()
+    beside = model_path.with_suffix(".json")
+    if not os.path.lexists(beside):
+        return ModelMeta()
+    try:
+        with open_regular(beside, MAX_BYTES[RUN_JSON]) as f:
+            obj = json.loads(f.read(MAX_BYTES[RUN_JSON] + 1))
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        clean = _check_schema(obj, META_SCHEMA, (), beside.name)
+        config = obj.get("config")
+        clean["config"] = None if config is None else TrainConfig.from_dict(config).validate(budget=False)
+        return ModelMeta(**clean)
+    except (OSError, ValueError, RecursionError, TypeError, UnsafeFileError, UserError) as e:
+        log.warning("model metadata ignored: %s: %s", beside, str(e)[:300])
+        return ModelMeta()
 
 
 def cleanup_leftovers(root: str | os.PathLike | None = None, older_than: float = LEFTOVER_AGE_S) -> list[str]:
@@ -493,7 +646,7 @@ def load_run(name: str, root: str | os.PathLike | None = None) -> Run:
     path, base = _folder(path)
     meta = _read_run_json(path, base)
     info = _info(path, base, meta)
-    history = _check_schema(_read_json(path, "history.json", base), HISTORY_SCHEMA, (), f"{name}: history.json")
+    history = _check_schema(_read_json(path, HISTORY_JSON, base), HISTORY_SCHEMA, (), f"{name}: history.json")
     confusion = meta["confusion_matrix"]
     probs = _read_probabilities(path, base, n=int(confusion.sum()))
     return Run(info=info, history=history, confusion=confusion, y_pred=probs.argmax(axis=1), probabilities=probs)
@@ -505,7 +658,7 @@ def _read_probabilities(folder: Path, base: Path, n: int) -> np.ndarray:
     np.load trusts the header: a 6.8 MB file declaring 300 M rows would allocate 6 GB.
     """
     where = f"{folder.name}: predictions.npz"
-    with _open_run_file(folder, "predictions.npz", base) as f:
+    with _open_run_file(folder, PREDICTIONS_FILE, base) as f:
         try:
             with zipfile.ZipFile(f) as z, z.open("probabilities.npy") as member:
                 version = np.lib.format.read_magic(member)
@@ -534,10 +687,10 @@ def model_bytes(info: RunInfo) -> bytes:
     """The run's model.keras, for a download: checked (regular file, inside the runs folder, under
     MAX_MODEL_BYTES) before a byte is read."""
     path, base = _folder(info.path)
-    with _open_run_file(path, "model.keras", base) as f:
-        data = f.read(MAX_BYTES["model.keras"] + 1)
-    if len(data) > MAX_BYTES["model.keras"]:  # grew since it was checked
-        raise RunError(f"{path.name}: model.keras is larger than {MAX_BYTES['model.keras'] / 2**20:.0f} MB: refused")
+    with _open_run_file(path, MODEL_FILE, base) as f:
+        data = f.read(MAX_BYTES[MODEL_FILE] + 1)
+    if len(data) > MAX_BYTES[MODEL_FILE]:  # grew since it was checked
+        raise RunError(f"{path.name}: model.keras is larger than {MAX_BYTES[MODEL_FILE] / 2**20:.0f} MB: refused")
     return data
 
 
@@ -545,9 +698,9 @@ def model_file(folder: str | os.PathLike) -> Path:
     """The real path of a run folder's model.keras, refused when it links out of the runs folder
     or is not a regular file of at most MAX_MODEL_BYTES."""
     path, base = _folder(Path(folder))
-    with _open_run_file(path, "model.keras", base):
+    with _open_run_file(path, MODEL_FILE, base):
         pass
-    return _inside(path / "model.keras", base, f"{path.name}: model.keras")
+    return _inside(path / MODEL_FILE, base, f"{path.name}: model.keras")
 
 
 def delete_run(name: str, root: str | os.PathLike | None = None) -> None:

@@ -66,7 +66,8 @@ class Snapshot:
     test_accuracy: float | None
     test_loss: float | None
     phase: str | None = None  # LOADING, TRAINING, TESTING or SAVING while active
-    train_seconds: float | None = None  # the fit itself, once it has ended
+    train_seconds: float | None = None  # the fit itself, once it has ended (a continued run's: with its parent's)
+    first_epoch: int = 0  # epochs a continued run's parent had trained: its history starts with theirs
 
     @property
     def done(self) -> bool:
@@ -96,6 +97,18 @@ class Progress:
         self.error = self.data_source = self.run_name = None
         self.test_accuracy = self.test_loss = None
         self.phase = self.train_seconds = None
+        self.first_epoch = 0
+
+    def resume_from(self, history: dict, epochs: int) -> None:
+        """A continued run's progress starts with its parent's curves and epochs."""
+        with self._lock:
+            self.first_epoch = self.epoch = epochs
+            self.batch_loss = list(history["batch"].get("loss", []))
+            self.batch_accuracy = list(history["batch"].get("accuracy", []))
+            self.batch_accuracy += [np.nan] * (len(self.batch_loss) - len(self.batch_accuracy))
+            self.epoch_history = {k: list(history["epoch"].get(k, []))[:epochs] for k in EPOCH_KEYS}
+            for values in self.epoch_history.values():
+                values += [np.nan] * (epochs - len(values))
 
     def update(self, **fields) -> None:
         with self._lock:
@@ -118,8 +131,9 @@ class Progress:
         with self._lock:
             now = self.ended or time.monotonic()
             elapsed = 0.0 if self.started is None else now - self.started
-            done_batches = self.epoch * self.batches_per_epoch + self.batch
-            total = self.config.epochs * self.batches_per_epoch
+            # This job's own batches: a continued run's parent's epochs took no time here.
+            done_batches = (self.epoch - self.first_epoch) * self.batches_per_epoch + self.batch
+            total = (self.config.epochs - self.first_epoch) * self.batches_per_epoch
             eta = None
             if self.state == RUNNING and done_batches and total:
                 eta = elapsed / done_batches * (total - done_batches)
@@ -131,7 +145,7 @@ class Progress:
                 epoch_history={k: tuple(v) for k, v in self.epoch_history.items()},
                 elapsed=elapsed, eta=eta, error=self.error, data_source=self.data_source,
                 run_name=self.run_name, test_accuracy=self.test_accuracy, test_loss=self.test_loss,
-                phase=self.phase, train_seconds=self.train_seconds,
+                phase=self.phase, train_seconds=self.train_seconds, first_epoch=self.first_epoch,
             )
 
 
@@ -230,10 +244,11 @@ def new_job_id() -> str:
 
 class TrainingJob:
     def __init__(self, config: TrainConfig, *, manager: "JobManager", data_dir=None, owner=None, preset=None,
-                 job_id: str | None = None):
+                 job_id: str | None = None, origin: runs_mod.Origin = runs_mod.FROM_SCRATCH):
         self.id = job_id or new_job_id()
         self.config = config
         self.preset = preset
+        self.origin = origin
         self.owner = owner
         self._manager = manager
         self._data_dir = data_dir
@@ -300,7 +315,7 @@ class TrainingJob:
         self._recorder.write(progress.snapshot())
         import keras  # the first import takes seconds: the job already shows as running
 
-        from . import evaluate, model as model_mod
+        from . import evaluate, grow, model as model_mod
 
         keras.config.set_dtype_policy("float32")  # per-thread Keras state: set it in the worker
         ds = data_mod.load(config.dataset, self._data_dir)
@@ -308,17 +323,23 @@ class TrainingJob:
         progress.update(data_source=ds.source)
         train, val, batches = make_datasets(config, ds)
         progress.update(batches_per_epoch=batches)
-        model = model_mod.build_model(config)
-        model_mod.compile_model(model, config, batches)
+        # From scratch, or from a parent run (continued: its weights, optimizer and curves; transferred:
+        # its conv blocks): see grow.py.
+        begin = grow.start(config, self.origin, batches, self._manager.runs_dir)
+        model = begin.model
+        if begin.history is not None:
+            progress.resume_from(begin.history, begin.first_epoch)
+            grow.skip_epochs(train, begin.first_epoch)  # the shuffles the parent's epochs used
+        inherited_batches = len(progress.snapshot().batch_loss)
         started = time.monotonic()
         progress.update(phase=TRAINING)
         if not self._stop.is_set():
-            model.fit(train, validation_data=val, epochs=config.epochs, verbose=0, shuffle=False,
-                      callbacks=[_progress_callback(progress, self._stop, self._recorder)])
-        train_seconds = time.monotonic() - started
+            model.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=begin.first_epoch, verbose=0,
+                      shuffle=False, callbacks=[_progress_callback(progress, self._stop, self._recorder)])
+        train_seconds = time.monotonic() - started + begin.seconds
         progress.update(train_seconds=train_seconds, phase=TESTING)
         snap = progress.snapshot()
-        if not snap.batch_loss:  # stopped before its first batch: an untrained model is not a run
+        if len(snap.batch_loss) == inherited_batches:  # stopped before its first batch: an untrained model is not a run
             progress.update(state=STOPPED, error=NOT_STARTED, ended=time.monotonic(), phase=None)
             self._recorder.remove()
             return
@@ -329,14 +350,15 @@ class TrainingJob:
             "epoch": {k: list(v) for k, v in snap.epoch_history.items()},
             "batches_per_epoch": batches,
         }
-        name = runs_mod.new_run_name(config, self.preset)
+        name = runs_mod.new_run_name(config, self.preset if self.origin.parent is None else self.origin.kind)
         progress.update(phase=SAVING)
         self.run_dir = runs_mod.save_run(
             self._manager.runs_dir, name, config=config,
             model_writer=lambda p: model_mod.save_for_inference(model, config, p),
             history=history, evaluation=result, state=STOPPED if stopped else FINISHED,
             epochs_completed=snap.epoch, train_seconds=train_seconds, data_source=ds.source,
-            params=model.count_params(), owner=self.owner,
+            params=model.count_params(), owner=self.owner, origin=self.origin,
+            state_writer=lambda p: model_mod.save_training_state(model, p),
         )
         self._recorder.remove()  # the run folder now holds everything the record did
         progress.update(
@@ -358,14 +380,19 @@ class JobManager:
         self._jobs: dict[str, TrainingJob] = {}
 
     def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None,
-               job_id: str | None = None) -> TrainingJob:
+               job_id: str | None = None, origin: runs_mod.Origin = runs_mod.FROM_SCRATCH) -> TrainingJob:
         """Validate, then start a job (it waits in the queue when the cap is reached).
 
-        ConfigError for a bad configuration, RunError when runs cannot be saved: both before training.
+        ConfigError for a bad configuration, RunError when runs cannot be saved or `origin`'s parent run
+        cannot be grown (missing, damaged, settings that do not fit it): all before training.
         """
+        from . import grow
+
         config.validate()
         runs_mod.ensure_root(self.runs_dir)
-        job = TrainingJob(config, manager=self, data_dir=self.data_dir, owner=owner, preset=preset, job_id=job_id)
+        grow.check(config, origin, self.runs_dir)
+        job = TrainingJob(config, manager=self, data_dir=self.data_dir, owner=owner, preset=preset, job_id=job_id,
+                          origin=origin)
         with self._cond:
             self._jobs[job.id] = job
             self._queue.append(job)

@@ -17,7 +17,7 @@ from .widgets import fmt_seconds
 
 # What a person looks for first (which run, how good, finished or stopped) comes first, so it is
 # seen without scrolling the table sideways.
-COLUMNS = ["Name", "Test accuracy", "State", "Epochs", "Training time", "Started by", "Date", "Dataset", "Filters",
+COLUMNS = ["Name", "Test accuracy", "State", "Epochs", "Training time", "Origin", "Started by", "Date", "Dataset", "Filters",
            "Convs/block", "Kernel", "Dense", "Dropout", "Optimizer", "Learning rate", "Batch", "Augment", "Digits",
            "Params"]
 STAMP = re.compile(r"^\d{8}-\d{6}-")  # runs.new_run_name's date-time prefix
@@ -41,6 +41,14 @@ def short_label(info) -> str:
     return f"{STAMP.sub('', info.name)} · {info.test_accuracy:.2%}"
 
 
+def origin_text(origin) -> str:
+    """Where a run came from, in words: 'scratch', 'continued from mnist-seed-3f2a', ...
+    (the parent's name without its date-time prefix, as in the picker and the legends)."""
+    if origin.parent is None:
+        return origin.describe()
+    return origin.describe().replace(origin.parent, STAMP.sub("", origin.parent))
+
+
 def _config_cells(c) -> dict:
     return {
         "Dataset": c.dataset, "Filters": ",".join(map(str, c.filters)), "Convs/block": c.convs_per_block,
@@ -59,7 +67,7 @@ def run_row(info, me: str = "") -> dict:
         "Name": info.name, "Date": date, **_config_cells(info.config),
         "Epochs": f"{info.epochs_completed}/{info.config.epochs}", "Test accuracy": info.test_accuracy,
         "Training time": fmt_seconds(info.train_seconds), "Params": info.params, "State": info.state,
-        "Started by": started_by(info.owner, me),
+        "Started by": started_by(info.owner, me), "Origin": origin_text(info.origin),
     }
 
 
@@ -91,7 +99,7 @@ def run_key(name: str) -> tuple[str, float]:
     """(folder, run.json's mtime): a deleted and retrained run of the same name is a new key."""
     folder = runs.run_path(name)
     try:
-        return str(folder), (folder / "run.json").stat().st_mtime
+        return str(folder), (folder / runs.RUN_JSON).stat().st_mtime
     except OSError:
         return str(folder), 0.0
 

@@ -94,16 +94,32 @@ def dataset(name: str = "mnist") -> data.Dataset:
 # --- training jobs ----------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False)
-def _manager(runs_dir: str):
+def _manager(runs_dir: str, ray_address: str):
     # Jobs run in worker processes, never in the server's: a fit here would slow every page.
+    # With a Ray address they run on that cluster instead (same interface, runs come back here).
+    data_dir = os.environ.get("CNN_DATA_DIR") or None
+    if ray_address:
+        from cnn_core.ray_executor import RayExecutor
+
+        return RayExecutor(ray_address, runs_dir=runs_dir, data_dir=data_dir)
     from cnn_core import executor
 
-    return executor.LocalExecutor(runs_dir=runs_dir, data_dir=os.environ.get("CNN_DATA_DIR") or None)
+    return executor.LocalExecutor(runs_dir=runs_dir, data_dir=data_dir)
 
 
 def job_manager():
-    """The process-wide job executor for the current runs folder (CNN_RUNS_DIR, default ./runs)."""
-    return _manager(str(runs.runs_root()))
+    """The process-wide job executor for the current runs folder (CNN_RUNS_DIR, default ./runs):
+    the Ray cluster at CNN_RAY_ADDRESS when it is set, else worker processes on this machine.
+    A cluster that cannot be reached stops the page with its message (and is tried again on
+    the next visit: errors are not cached)."""
+    from cnn_core.errors import UserError
+    from cnn_core.ray_executor import ADDRESS_ENV
+
+    try:
+        return _manager(str(runs.runs_root()), os.environ.get(ADDRESS_ENV) or "")
+    except UserError as e:
+        st.error(f"Training is not available: {e}", icon=":material/cloud_off:")
+        st.stop()
 
 
 OWNER_COOKIE = "cnn_lab_learner"
@@ -187,7 +203,7 @@ def predictor(choice: str):
             return Predictor.load(None)  # raises ModelFileError with the how-to message
         return _shared_predictor(str(path), path.stat().st_mtime)
     folder = runs.run_path(choice)
-    model_file = folder / "model.keras"
+    model_file = folder / runs.MODEL_FILE
     if not model_file.is_file():
         raise runs.RunError(f"no saved model for run {choice} (deleted?)")
     key = (str(model_file), model_file.stat().st_mtime)
@@ -208,14 +224,5 @@ def predictor(choice: str):
 
 
 def model_dataset_name(choice: str, pred) -> str:
-    """The dataset a model was trained on (its metadata), MNIST when unknown."""
-    name = None
-    if choice != DEFAULT:
-        try:
-            name = runs.read_info(runs.run_path(choice)).config.dataset
-        except runs.RunError:
-            pass
-    if name is None:
-        cfg = pred.meta.get("config") if isinstance(pred.meta, dict) else None
-        name = cfg.get("dataset") if isinstance(cfg, dict) else None
-    return name if name in data.REGISTRY else "mnist"  # a damaged record must not break the page
+    """The dataset a model was trained on: its metadata, read once when the model was loaded."""
+    return pred.meta.dataset

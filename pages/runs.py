@@ -127,3 +127,8 @@ with d2:
                    "remove its folder from the runs folder instead.")
     else:
         st.caption(f"Trained by {info.owner}: only they can delete it. You may view, compare and download it.")
+
+# Grow this run: "Train more epochs" / "Transfer to another dataset" (cnn_lab_ui/grow.py).
+from cnn_lab_ui import grow
+
+grow.offer(info, me)

@@ -10,9 +10,11 @@ A person watches and stops only their own jobs (state.owner()).
 import streamlit as st
 
 import cnn_lab_ui
-from cnn_core import runs, training
+from cnn_core import training
 from cnn_core.config import ConfigError
 from cnn_core.data import DataError
+from cnn_core.errors import UserError
+from cnn_core.limits import ClassLimits
 from cnn_lab_ui import charts, cost_panel, jobs, runs_table, state, train_form
 
 cnn_lab_ui.use_app_navigation()
@@ -54,6 +56,7 @@ try:
     config = train_form.config_from_widgets()
     ds = state.dataset(config.dataset)
     config.validate(len(ds.x_train))
+    ClassLimits.from_env().check_config(config, len(ds.x_train))  # the teacher's caps, before Start
     boxes["data"].caption(f"Source: {ds.source}")
 except ConfigError as e:
     problem = train_form.problem(e)
@@ -73,7 +76,7 @@ if problem:
 if start and config is not None and problem is None and not busy:
     try:
         job = manager.submit(config, owner=me, preset=train_form.preset_tag(config))
-    except (ConfigError, runs.RunError) as e:
+    except UserError as e:  # a bad setting, a full disk, a class limit, an unreachable cluster
         st.error(f"Cannot start: {e}")
         st.stop()
     state.attach(job.id)

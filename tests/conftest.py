@@ -53,3 +53,17 @@ def train_runs(tmp_path_factory):
         return made[configs]
 
     return train
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """A real one-machine Ray cluster (2 CPUs, token auth): its address. Started on first use."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # not importorskip: Ray read now would miss the head's token
+        pytest.skip("Ray is not installed")
+    from ray_head import RayHead
+
+    head = RayHead(cpus=2).start()
+    yield head.address
+    head.stop()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -408,3 +409,67 @@ def test_a_disk_that_fills_up_while_training_gives_one_line_naming_the_folder(tm
         assert [p.name for p in (mount / "runs").iterdir() if p.name != records.FOLDER] == []
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+# --- growing a saved run: --resume, --from, --freeze (issue 15) ---------------------------------
+
+def _last_json(r):
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def cli_parent_made(tmp_path_factory):
+    """A real 1-epoch run made by the CLI, once for the module."""
+    folder = tmp_path_factory.mktemp("cli-parent")
+    return Path(_last_json(cli("train", "--limit", "300", "--epochs", "1", "--filters", "8", "--dense", "16",
+                               "--batch-size", "32", "--runs-dir", str(folder)))["run_dir"])
+
+
+@pytest.fixture
+def cli_parent(cli_parent_made, tmp_path):
+    """That run, copied into a runs folder of this test's own."""
+    return Path(shutil.copytree(cli_parent_made, tmp_path / "runs" / cli_parent_made.name))
+
+
+def test_resume_continues_a_run_and_counts_its_epochs(cli_parent):
+    result = _last_json(cli("train", "--resume", str(cli_parent), "--epochs", "1"))
+    assert result["epochs_completed"] == 2 and result["config"]["epochs"] == 2
+    assert result["origin"] == {"kind": "continued", "parent": cli_parent.name, "freeze": None}
+    assert Path(result["run_dir"]).parent == cli_parent.parent  # saved beside its parent
+
+
+def test_from_transfers_the_conv_blocks_frozen(cli_parent):
+    result = _last_json(cli("train", "--from", str(cli_parent), "--freeze", "conv", "--dataset", "mnist",
+                            "--limit", "200", "--epochs", "1", "--dense", "8"))
+    assert result["origin"] == {"kind": "transferred", "parent": cli_parent.name, "freeze": "conv"}
+    assert result["config"]["filters"] == [8] and result["config"]["dense_units"] == 8
+    assert result["epochs_completed"] == 1
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--resume", "{gone}", "--epochs", "1"], "no such run folder"),
+    (["--resume", "{run}"], "--resume needs --epochs N"),
+    (["--resume", "{run}", "--epochs", "1", "--batch-size", "8"], "only --epochs may be given, not --batch-size"),
+    (["--from", "{run}", "--filters", "4"], "filters: a transfer keeps the conv blocks of run"),
+    (["--from", "{run}", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+    (["--freeze", "conv"], "--freeze goes with --from"),
+    (["--from", "{damaged}"], "it is damaged"),
+    (["--resume", "{old}", "--epochs", "1"], "was saved without its optimizer's state"),
+])
+def test_growing_from_a_bad_run_is_one_line_status_2_and_writes_nothing(cli_parent, args, words):
+    from cnn_core import runs
+
+    base = cli_parent.parent
+    damaged, old = base / "damaged", base / "old"
+    shutil.copytree(cli_parent, damaged)
+    (damaged / runs.CONFIG_JSON).write_text("{}" * 3)
+    shutil.copytree(cli_parent, old)
+    (old / runs.STATE_FILE).unlink()
+    before = sorted(p.name for p in base.iterdir())
+    names = {"gone": str(base / "deleted-run"), "run": str(cli_parent), "damaged": str(damaged), "old": str(old)}
+    r, _, tf = _cli_without_tensorflow("train", *[a.format(**names) for a in args])
+    assert r.returncode == 2 and words in r.stderr, r.stderr
+    assert tf == "NO-TENSORFLOW"  # found on paper, in a second
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert sorted(p.name for p in base.iterdir()) == before

@@ -130,20 +130,44 @@ def test_predictions_are_read_only_copies(predictor, mnist_digits):
 
 
 def test_run_folder_and_meta(tiny_model_path, tmp_path):
-    run = tmp_path / "run1"
-    run.mkdir()
-    shutil.copy(tiny_model_path, run / "model.keras")
-    (run / "run.json").write_text(json.dumps({"test_accuracy": 0.9}))
+    """Every model's metadata is one typed ModelMeta, read once at load: a run's from its files (checked),
+    a .keras file's from the JSON beside it (the shipped default's layout); missing or damaged: empty."""
+    from cnn_core import evaluate, runs
+
+    cfg = TrainConfig(filters=(8,), dense_units=16, dataset="fashion_mnist")
+    model = build_model(cfg)
+    result = evaluate.evaluate(model, np.zeros((20, 28, 28), np.uint8), np.zeros(20, int))
+    run = runs.save_run(tmp_path / "runs", "run1", config=cfg, model_writer=lambda p: shutil.copy(tiny_model_path, p),
+                        history={}, evaluation=result, state="finished", epochs_completed=5, train_seconds=12.5,
+                        data_source="here", params=1, origin=runs.Origin(runs.TRANSFERRED, "parent-run", runs.FREEZE_CONV))
     p = Predictor.load(run)
-    assert p.path == (run / "model.keras").resolve()
-    assert p.meta == {"test_accuracy": 0.9}
+    assert p.path == (run / runs.MODEL_FILE).resolve()
+    assert isinstance(p.meta, runs.ModelMeta) and p.meta.config == cfg and p.meta.dataset == "fashion_mnist"
+    assert p.meta.train_seconds == 12.5 and p.meta.epochs_completed == 5
+    assert p.meta.origin == runs.Origin("transferred", "parent-run", "conv")
+
+    (run / runs.RUN_JSON).write_text(json.dumps({"test_accuracy": 0.9}))  # damaged: created, state... missing
+    assert Predictor.load(run).meta == runs.ModelMeta()  # metadata is optional: the model still loads
 
     shutil.copy(tiny_model_path, tmp_path / "m.keras")
-    assert Predictor.load(tmp_path / "m.keras").meta == {}  # no JSON beside it
-    (tmp_path / "m.json").write_text('{"name": "m"}')
-    assert Predictor.load(str(tmp_path / "m.keras")).meta == {"name": "m"}
+    assert Predictor.load(tmp_path / "m.keras").meta == runs.ModelMeta()  # no JSON beside it
+    assert Predictor.load(tmp_path / "m.keras").meta.dataset == "mnist"  # unknown: an MNIST model
+    (tmp_path / "m.json").write_text(json.dumps({"test_accuracy": 0.97, "train_seconds": 3, "config": cfg.to_dict(),
+                                                 "command": "python -m cnn_core train"}))
+    meta = Predictor.load(str(tmp_path / "m.keras")).meta
+    assert (meta.test_accuracy, meta.train_seconds, meta.config, meta.origin) == (0.97, 3.0, cfg, runs.FROM_SCRATCH)
     (tmp_path / "m.json").write_text("{damaged")
-    assert Predictor.load(tmp_path / "m.keras").meta == {}  # metadata is optional
+    assert Predictor.load(tmp_path / "m.keras").meta == runs.ModelMeta()
+    (tmp_path / "m.json").write_text(json.dumps({"config": {**cfg.to_dict(), "dataset": "cifar"}}))
+    assert Predictor.load(tmp_path / "m.keras").meta.dataset == "mnist"  # a bad record never breaks a page
+
+
+def test_shipped_default_model_meta_is_typed():
+    if not inference.DEFAULT_MODEL.is_file():
+        pytest.skip("models/default.keras not shipped")
+    meta = Predictor.load().meta
+    assert meta.config is not None and meta.config.augment and meta.dataset == "mnist"
+    assert meta.train_seconds > 0 and meta.epochs_completed == meta.config.epochs and meta.origin.kind == "scratch"
 
 
 def test_missing_and_damaged_model_files(tmp_path, monkeypatch):

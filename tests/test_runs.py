@@ -6,7 +6,7 @@ import pytest
 
 from cnn_core import evaluate, runs
 from cnn_core.config import TrainConfig
-from cnn_core.model import build_model, save_for_inference
+from cnn_core.model import build_model, save_for_inference, save_training_state
 from cnn_core.runs import RunError
 
 CFG = TrainConfig(filters=(4,), dense_units=0, epochs=1)
@@ -99,3 +99,34 @@ def test_existing_name_is_not_overwritten(saved):
 def test_runs_dir_from_environment(saved, runs_dir):
     saved("env-run")
     assert [r.name for r in runs.list_runs()] == ["env-run"]
+
+
+def test_a_run_records_its_origin_and_its_training_state(runs_dir, mnist):
+    model = build_model(CFG)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    result = evaluate.evaluate(model, mnist.x_test[:50], mnist.y_test[:50])
+    origin = runs.Origin(runs.CONTINUED, "the-parent")
+    path = runs.save_run(runs_dir, "grown", config=CFG, model_writer=lambda p: save_for_inference(model, CFG, p),
+                         history={}, evaluation=result, state="finished", epochs_completed=1, train_seconds=1,
+                         data_source="", params=1, origin=origin,
+                         state_writer=lambda p: save_training_state(model, p))
+    assert sorted(p.name for p in path.iterdir()) == sorted((*runs.RUN_FILES, runs.STATE_FILE))
+    info = runs.read_info(path)
+    assert info.origin == origin and info.can_continue and runs.state_file(info).is_file()
+    assert json.loads((path / runs.RUN_JSON).read_text())["origin"] == {
+        "kind": "continued", "parent": "the-parent", "freeze": None}
+
+
+def test_only_runs_py_spells_the_run_folders_file_names():
+    """One home for the layout (issue 13): other modules import runs.RUN_JSON & co."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    names = "|".join(re.escape(n) for n in (*runs.RUN_FILES, runs.STATE_FILE) if n != runs.CONFIG_JSON)
+    spelled = re.compile(rf"[\"']({names})[\"']")  # (config.json is also the name inside a .keras archive)
+    offenders = [f"{path.relative_to(root)}:{i}" for folder in ("cnn_core", "cnn_lab_ui", "pages")
+                 for path in sorted((root / folder).glob("*.py")) if path.name != "runs.py"
+                 for i, line in enumerate(path.read_text().splitlines(), 1) if spelled.search(line)]
+    assert offenders == []

@@ -1,0 +1,108 @@
+"""Training on a real Ray cluster: a head started here (tests/ray_head.py), real actors, real
+Keras fits on small slices, real kills."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnn_core import config, grow, runs
+
+if importlib.util.find_spec("ray") is None:
+    pytest.skip("Ray is not installed", allow_module_level=True)
+from cnn_core import ray_executor  # noqa: E402  (imports Ray only when it connects: see ray_head)
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = config.PRESETS["quick"].replace(limit=600, batch_size=32, validation_split=0.1)
+LONG = TINY.replace(limit=6000, epochs=20)  # long enough to be stopped or killed mid-fit
+
+
+@pytest.fixture
+def executor(ray_head, runs_dir):
+    ex = ray_executor.RayExecutor(ray_head, runs_dir=runs_dir, pool=ray_executor.RayPool(ray_head, workers=2))
+    yield ex
+    ex.pool.close()  # frees the cluster's CPUs for the next test (and the CLI's own driver)
+
+
+def test_two_jobs_train_on_the_cluster_and_come_home(executor, runs_dir):
+    a, b = executor.submit(TINY, owner="ann", preset="quick"), executor.submit(TINY.replace(seed=7), owner="bob")
+    a.wait(600), b.wait(600)
+    for job in (a, b):
+        snap = job.snapshot()
+        assert snap.state == "finished", snap.error
+        info = runs.read_info(job.run_dir)  # in the app's own runs folder, complete
+        assert job.run_dir.parent == Path(runs_dir) and info.owner == job.owner
+        assert info.test_accuracy == pytest.approx(snap.test_accuracy)
+        assert len(snap.batch_loss) == snap.batches_per_epoch * TINY.epochs
+        where = ray_executor.trained_on(job.run_dir)
+        assert where["executor"] == "ray" and where["node"] and where["worker_pid"] == job.worker_pid
+    assert a.worker_pid != b.worker_pid and os.getpid() not in (a.worker_pid, b.worker_pid)
+    # Continued on the cluster: the parent run travels to the node, the child comes home beside it.
+    more, origin = grow.continued(runs.read_info(a.run_dir), 1)
+    child = executor.submit(more, owner="ann", origin=origin)
+    assert child.wait(600).state == "finished", child.snapshot().error
+    info = runs.read_info(child.run_dir)
+    assert info.origin == origin and info.epochs_completed == TINY.epochs + 1
+    assert not [p for p in Path(runs_dir).iterdir() if p.name.startswith(runs.TMP_PREFIX)]
+
+
+def test_progress_arrives_while_it_trains_and_stop_keeps_a_stopped_run(executor):
+    job = executor.submit(LONG)
+    deadline = time.monotonic() + 300
+    while len(job.snapshot().batch_loss) < 3:
+        assert time.monotonic() < deadline and not job.done, job.snapshot().error
+        time.sleep(0.1)
+    job.request_stop()
+    snap = job.wait(300)
+    assert snap.state == "stopped" and snap.run_name, snap.error
+    info = runs.read_info(job.run_dir)
+    assert info.state == "stopped" and info.epochs_completed < LONG.epochs
+
+
+def test_a_killed_worker_fails_its_job_and_the_other_finishes(executor, runs_dir):
+    doomed, other = executor.submit(LONG), executor.submit(TINY)
+    deadline = time.monotonic() + 300
+    while len(doomed.snapshot().batch_loss) < 2:
+        assert time.monotonic() < deadline and not doomed.done, doomed.snapshot().error
+        time.sleep(0.1)
+    os.kill(doomed.worker_pid, signal.SIGKILL)
+    snap = doomed.wait(120)
+    assert snap.state == "failed" and "Ray worker" in snap.error and "Start the training again" in snap.error
+    assert other.wait(300).state == "finished"
+    assert [p.name for p in Path(runs_dir).iterdir() if not p.name.startswith(".")] == [other.run_dir.name]
+    again = executor.submit(TINY)  # the learner starts again: a new worker takes it
+    assert again.wait(300).state == "finished"
+
+
+def test_cli_trains_on_the_cluster(ray_head, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "train", "--ray", ray_head, "--limit", "300", "--epochs", "1",
+         "--batch-size", "32", "--runs-dir", str(tmp_path / "runs")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["executor"] == "ray" and result["worker_pid"] != os.getpid()
+    assert runs.read_info(Path(result["run_dir"])).state == "finished"
+
+
+def test_an_unreachable_cluster_is_one_line_before_anything_starts(tmp_path):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # nothing listens there
+    started = time.monotonic()
+    r = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "train", "--ray", f"127.0.0.1:{port}", "--limit", "300",
+         "--runs-dir", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in r.stderr
+    assert time.monotonic() - started < 60
+    assert not list((tmp_path / "runs").glob("2*"))
