@@ -115,10 +115,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    changes = {name: getattr(args, name) for name in config.PARAMS if getattr(args, name) is not None}
-    if "filters" in changes:
-        changes["filters"] = parse_filters(changes["filters"])
-    return preset(args.preset).replace(**changes).validate()
+    return preset(args.preset).replace(**_given_config_fields(args)).validate()
 
 
 # --- growing a saved run: --resume (continue it) and --from/--freeze (transfer its conv blocks) ---------
@@ -138,9 +135,7 @@ def add_grow_flags(t: argparse.ArgumentParser) -> None:
 
 def _given_config_fields(args) -> dict:
     """The TrainConfig fields set by flags (None: not given)."""
-    import dataclasses
-
-    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
+    given = {name: getattr(args, name, None) for name in config.PARAMS}
     given = {k: v for k, v in given.items() if v is not None}
     if "filters" in given:
         given["filters"] = parse_filters(given["filters"])

@@ -452,7 +452,7 @@ def test_from_transfers_the_conv_blocks_frozen(cli_parent):
     (["--resume", "{run}"], "--resume needs --epochs N"),
     (["--resume", "{run}", "--epochs", "1", "--batch-size", "8"], "only --epochs may be given, not --batch-size"),
     (["--from", "{run}", "--filters", "4"], "filters: a transfer keeps the conv blocks of run"),
-    (["--from", "{run}", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+    (["--from", "{run}", "--dataset", "cifar10"], "dataset: 'cifar10' is not one of mnist, fashion_mnist"),
     (["--freeze", "conv"], "--freeze goes with --from"),
     (["--from", "{damaged}"], "it is damaged"),
     (["--resume", "{old}", "--epochs", "1"], "was saved without its optimizer's state"),
