@@ -126,6 +126,13 @@ class Stepper:
             raise ExplainError(f"no {what} named {name!r} in this model; its {what}s: {', '.join(kinds) or 'none'}")
         return [layer.name for layer in self.layers].index(name)
 
+    def source_of(self, layer: str) -> str:
+        """The name of the layer whose output feeds `layer` ("input": the 28x28 image)."""
+        names = [x.name for x in self.layers]
+        if layer not in names:
+            raise ExplainError(f"no layer named {layer!r} in this model; its layers: {', '.join(names)}")
+        return self._source(names.index(layer))
+
     def _source(self, index: int) -> str:
         return "input" if index == 0 else self.layers[index - 1].name
 

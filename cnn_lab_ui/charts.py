@@ -226,3 +226,86 @@ def per_class_chart(accuracy, class_names: list[str]) -> alt.Chart:
         )
         .properties(height=240)
     )
+
+
+def sweep_chart(sweep, class_names: list[str]) -> alt.Chart:
+    """Each class' probability along a what-if sweep (stepthrough.Sweep), the unchanged drawing marked."""
+    n = len(sweep.values)
+    df = pd.DataFrame({
+        "amount": np.repeat(sweep.values, len(class_names)),
+        "class": np.tile(class_names, n),
+        "probability": sweep.probabilities.reshape(-1),
+    })
+    lines = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("amount:Q", title=sweep.label),
+        y=alt.Y("probability:Q", title="probability", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("class:N", sort=class_names, scale=alt.Scale(scheme="tableau10"),
+                        legend=alt.Legend(title=None, orient="bottom", direction="horizontal", columns=10)),
+        tooltip=["class:N", alt.Tooltip("amount:Q", format="+g"), alt.Tooltip("probability:Q", format=".3f")],
+    )
+    here = alt.Chart(pd.DataFrame({"amount": [sweep.values[sweep.identity]]})).mark_rule(
+        strokeDash=[4, 3], color="grey").encode(x="amount:Q")
+    return (lines + here).properties(height=CHART_HEIGHT)
+
+
+PIXEL = "pixel"  # the selection parameter of a clickable map: {"row": r, "col": c}
+MAP_CELL = 11  # pixels per map cell: a 28x28 map is 308 px square
+
+
+def map_picker(values: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], title: str,
+               pick: bool = False) -> alt.Chart:
+    """A 2-D map (dark = low, bright = high) with a red box over rows x cols ([start, stop)); pick=True:
+    clicking a cell selects it (parameter PIXEL, fields row and col)."""
+    h, w = values.shape
+    r, c = np.mgrid[:h, :w]
+    df = pd.DataFrame({"row": r.ravel(), "col": c.ravel(), "value": np.asarray(values, np.float64).ravel()})
+    df["row2"], df["col2"] = df["row"] + 1, df["col"] + 1
+    x = alt.X("col:Q", title="column", scale=alt.Scale(domain=[0, w], nice=False), axis=alt.Axis(tickMinStep=1))
+    y = alt.Y("row:Q", title="row", scale=alt.Scale(domain=[0, h], nice=False, reverse=True), axis=alt.Axis(tickMinStep=1))
+    cells = alt.Chart(df).mark_rect().encode(
+        x=x, x2="col2:Q", y=y, y2="row2:Q",
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="greys", reverse=True), legend=None),
+        tooltip=["row:Q", "col:Q", alt.Tooltip("value:Q", format=".4f")],
+    )
+    if pick:
+        cells = cells.add_params(alt.selection_point(name=PIXEL, fields=["row", "col"], on="click"))
+    box = pd.DataFrame({"row": [rows[0]], "row2": [rows[1]], "col": [cols[0]], "col2": [cols[1]]})
+    lit = alt.Chart(box).mark_rect(fill=None, stroke="#e41a1c", strokeWidth=3).encode(
+        x=x, x2="col2:Q", y=y, y2="row2:Q")
+    return (cells + lit).properties(width=MAP_CELL * w, height=MAP_CELL * h, title=title)
+
+
+CELL = "cell"  # the selection parameter of a clickable confusion matrix: {"t": true label, "p": predicted}
+CONFUSION_CELL = 30  # pixels per cell
+
+
+def confusion_chart(cm: np.ndarray, class_names: list[str], cell: tuple[int, int] | None = None,
+                    signed: bool = False, pick: bool = False, title: str = "") -> alt.Chart:
+    """A confusion matrix (rows: true label, columns: the model's answer) with its counts written in;
+    cell: a red box around it; signed: a difference of matrices (blue < 0 < red); pick: clicking a cell
+    selects it (parameter CELL, fields t and p)."""
+    n = len(class_names)
+    t, p = np.mgrid[:n, :n]
+    cm = np.asarray(cm)
+    df = pd.DataFrame({"t": t.ravel(), "p": p.ravel(), "count": cm.ravel().astype(int),
+                       "true label": np.asarray(class_names)[t.ravel()], "answer": np.asarray(class_names)[p.ravel()]})
+    top = max(int(np.abs(cm).max()), 1)
+    x = alt.X("answer:N", sort=class_names, title="the model's answer", axis=alt.Axis(labelAngle=0, orient="top"))
+    y = alt.Y("true label:N", sort=class_names, title="true label")
+    colour = (alt.Scale(scheme="redblue", reverse=True, domain=[-top, top]) if signed
+              else alt.Scale(scheme="blues", domain=[0, top]))
+    base = alt.Chart(df).encode(x=x, y=y)
+    rects = base.mark_rect(stroke="white").encode(
+        color=alt.Color("count:Q", scale=colour, legend=None),
+        tooltip=["true label:N", "answer:N", alt.Tooltip("count:Q", title="digits" if not signed else "difference")])
+    if pick:
+        rects = rects.add_params(alt.selection_point(name=CELL, fields=["t", "p"], on="click"))
+    strong = alt.datum.count * alt.datum.count > (top / 2) ** 2
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text("count:Q", format="+d" if signed else "d"),
+        color=alt.condition(strong, alt.value("white"), alt.value("black")))
+    layers = [rects, text.transform_filter(alt.datum.count != 0)]
+    if cell is not None:
+        lit = df[(df["t"] == cell[0]) & (df["p"] == cell[1])]
+        layers.append(alt.Chart(lit).mark_rect(fill=None, stroke="#e41a1c", strokeWidth=3).encode(x=x, y=y))
+    return alt.layer(*layers).properties(width=CONFUSION_CELL * n, height=CONFUSION_CELL * n, title=title)

@@ -112,13 +112,6 @@ def load_run(folder: str, mtime: float) -> runs.Run:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def confusion_png(folder: str, mtime: float, _confusion: np.ndarray, class_names: tuple[str, ...]) -> bytes:
-    from cnn_core import plots
-
-    return plots.to_png(plots.confusion_matrix(_confusion, list(class_names)))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
 def mistakes_png(folder: str, mtime: float, data_source: str, _images: np.ndarray, titles: tuple[str, ...]) -> bytes:
     from cnn_core import plots
 

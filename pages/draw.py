@@ -5,7 +5,8 @@ draw_brush (brush width), draw_clear ("Clear"), draw_model (model selector).
 Session state: last_drawing (the preprocessed 28x28 image, for the Model page), and the
 canvas' own keys (see cnn_lab_ui.drawing): the drawing is kept when the page is left.
 The prediction is shown as st.metric "Prediction" (the digit) and st.metric "Confidence".
-The canvas and the prediction are one fragment: a stroke reruns only them.
+The canvas and the prediction are one fragment: a stroke reruns only them. Under them, the "look
+closer" panels (cnn_lab_ui.why: Why?, What if?, Fool it) compute only while opened.
 """
 
 import streamlit as st
@@ -15,7 +16,7 @@ from cnn_core.data import CLASS_NAMES
 from cnn_core.model import ModelFileError
 from cnn_core.preprocess import EmptyCanvasError, ImageFormatError
 from cnn_core.runs import RunError
-from cnn_lab_ui import charts, drawing, state, widgets
+from cnn_lab_ui import charts, drawing, state, why, widgets
 
 cnn_lab_ui.use_app_navigation()
 
@@ -23,7 +24,9 @@ HINT = ("Draw one digit (0–9) on the black square, as large as you like. "
         "The prediction appears as soon as you lift the pen.")
 
 
-def show_prediction(choice: str, result) -> None:
+def show_prediction(choice: str, result):
+    """The prediction of the drawing; returns (predictor, prediction or None, class names), or None when
+    the model cannot be loaded or the canvas image read."""
     try:
         predictor = state.predictor(choice)
     except RunError as e:
@@ -36,19 +39,19 @@ def show_prediction(choice: str, result) -> None:
         return
     try:
         rgba = drawing.canvas_rgba(result)  # ImageFormatError for a hostile canvas value, checked before decoding
+        names = CLASS_NAMES[state.model_dataset_name(choice, predictor)]
         if rgba is None:
             st.info(HINT)
-            return
+            return predictor, None, names
         reading = drawing.read(predictor, rgba)
     except EmptyCanvasError:
         st.info(HINT)
-        return
+        return predictor, None, names
     except ImageFormatError as e:
         st.error(f"Cannot read the canvas image: {e}")
         return
     prediction = reading.prediction
     state.LAST_DRAWING.set(prediction.image)
-    names = CLASS_NAMES[state.model_dataset_name(choice, predictor)]
     if names != CLASS_NAMES["mnist"]:
         st.warning("This model was trained on Fashion-MNIST: it reads clothes, not digits. "
                    "Pick an MNIST model above to read digits.")
@@ -65,6 +68,7 @@ def show_prediction(choice: str, result) -> None:
         "What the model saw: your drawing cropped, scaled to 20×20 px and centred by its centre of mass in "
         "a 28×28 image, like every MNIST digit (enlarged 8×, one square = one pixel)."))
     st.page_link("pages/model.py", label="See the feature maps of this drawing", icon=":material/search_insights:")
+    return predictor, prediction, names
 
 
 @st.fragment
@@ -76,7 +80,9 @@ def canvas_and_prediction(choice: str) -> None:
         st.button("Clear", key="draw_clear", on_click=drawing.clear, help="Empty the canvas.")
         st.caption("Under the canvas: undo ↶, redo ↷, edit ✎ (move or delete strokes) and reset (bin).")
     with right:
-        show_prediction(choice, result)
+        shown = show_prediction(choice, result)
+    if shown is not None:
+        why.explore(*shown)  # in the fragment: a stroke updates an open panel too
 
 
 st.title("Draw a digit")

@@ -3,7 +3,8 @@
 Widget keys: model_model (model selector), model_filter_input (deeper filters: mean over input
 channels / input channel 0), model_filters_page_<layer> (page through a layer's filters),
 model_fmap_source ("A test digit" / "My latest drawing"), model_digit_index (test digit
-number), model_fmap_count (maps shown per layer).
+number), model_fmap_count (maps shown per layer), model_step_* (the step-by-step panel, see
+cnn_lab_ui.step_panel: it works on the image the feature maps show).
 """
 
 import math
@@ -17,7 +18,7 @@ from cnn_core import introspect
 from cnn_core.data import DataError
 from cnn_core.model import ModelFileError
 from cnn_core.runs import RunError
-from cnn_lab_ui import pictures, state, widgets
+from cnn_lab_ui import pictures, state, step_panel, widgets
 
 cnn_lab_ui.use_app_navigation()
 
@@ -95,6 +96,8 @@ def feature_maps(choice: str, predictor, key: str, types: dict) -> None:
         maps = pictures.feature_maps_png(key, predictor.model, np.asarray(image, np.float32).reshape(28, 28), count)
     for layer, (png, (h, w, c)) in maps.items():
         st.image(png, caption=f"{layer} ({types[layer]}): output {h}×{w}×{c}, first {min(count, c)} of {c} maps")
+    st.subheader("Step by step: one output pixel, with the numbers")
+    step_panel.show(predictor, np.asarray(image, np.float32).reshape(28, 28))
 
 
 st.header("Feature maps")

@@ -4,7 +4,8 @@ Anyone may view and compare any run; only the session that trained a run sees De
 (runs from the command line or older versions have no owner: nobody deletes them from here).
 Widget keys: runs_compare (multiselect of runs to overlay), runs_detail (the run shown in
 detail), runs_download ("Download model (.keras)"), runs_delete_sure (confirmation checkbox),
-runs_delete ("Delete run").
+runs_delete ("Delete run"); runs_confusion, runs_cell_* and runs_compare_with: the clickable confusion
+matrix, its cell's digits and the difference of two runs (cnn_lab_ui.confusion).
 """
 
 import numpy as np
@@ -13,7 +14,7 @@ import streamlit as st
 import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.data import DataError
-from cnn_lab_ui import charts, job_records, runs_table, state
+from cnn_lab_ui import charts, confusion, job_records, runs_table, state
 from cnn_lab_ui.widgets import fmt_seconds
 
 cnn_lab_ui.use_app_navigation()
@@ -95,14 +96,15 @@ except DataError as e:
     ds, class_names = None, [str(i) for i in range(10)]
     st.warning(f"Dataset not available, so no gallery of mistakes: {e}")
 c1, c2 = st.columns(2)
-c1.image(runs_table.confusion_png(*key, run.confusion, tuple(class_names)), caption=(
-    "Confusion matrix: row = the true label, column = the model's answer; the diagonal holds the right answers."))
+with c1:
+    cell = confusion.matrix(confusion.run_matrix(run, ds), class_names)  # clickable: its digits are shown below
 totals = run.confusion.sum(axis=1)
 per_class = np.divide(np.diag(run.confusion), totals, out=np.zeros(10), where=totals > 0)
 c2.altair_chart(charts.per_class_chart(per_class, class_names), width="stretch")
 c2.caption("Per-class accuracy: the share of each label's test digits the model got right.")
 
 if ds is not None and len(ds.y_test) == len(run.probabilities):
+    confusion.cell_digits(name, run, ds, cell)
     idx, total = runs_table.mistakes(run.probabilities, ds.y_test)
     st.subheader(f"Misclassified test digits ({total:,} in all; the most confident mistakes first)")
     if total:
@@ -110,6 +112,7 @@ if ds is not None and len(ds.y_test) == len(run.probabilities):
                   for i in idx]
         st.image(runs_table.mistakes_png(*key, ds.source, ds.x_test[idx], tuple(titles)),
                  caption="Each digit: its true label → the model's answer, and the probability the model gave it.")
+    confusion.difference(name, run, ds, infos, labels)
 elif ds is not None:
     st.warning(f"This run was tested on {len(run.probabilities):,} digits, the dataset here has "
                f"{len(ds.y_test):,} (another copy of the data), so its mistakes cannot be shown.")

@@ -183,3 +183,128 @@ def test_a_deleted_run_is_named_not_silently_replaced(runs_dir, train_runs, mnis
     warnings = [w.value for w in at.warning]
     assert any(f"The run **{names[0]}** you were using was deleted; showing the default model" in w
                for w in warnings), warnings
+
+
+# --- "look closer": Why?, What if?, Fool it (cnn_lab_ui.why) ---
+
+def _seven(mnist) -> np.ndarray:
+    drawing = make_drawings(mnist.x_test[:1], mnist.y_test[:1], 1, seed=3)[0]
+    return to_canvas_style(_ink(drawing.rgba), "white-on-black")
+
+
+def _open_panel(at, key: str) -> AppTest:
+    at.session_state[key] = True  # what a click on the expander's header sends
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _captions(at) -> list[str]:
+    return [c for el in at.get("image") for c in el.captions]
+
+
+def test_why_is_computed_only_when_opened_then_follows_class_method_and_contrast(runs_dir, mnist):
+    at = open_draw(_seven(mnist))
+    assert prediction(at) == 7
+    labels = [e.label for e in at.expander]
+    assert any(label.startswith("Why?") for label in labels), labels
+    assert not any("How to read it" in m.value for m in at.markdown), "closed: nothing computed nor shown"
+    _open_panel(at, "draw_why")
+    assert "SmoothGrad: why 7" in _captions(at), _captions(at)  # the default method, the predicted class
+    assert any("How to read it" in m.value and "towards **7**" in m.value for m in at.markdown)
+    assert any("strongest push to 7" in m.value for m in at.markdown), "a colour legend in words"
+    at.selectbox(key="why_class").set_value(1).run()
+    assert "SmoothGrad: why 1" in _captions(at)
+    at.radio(key="why_method").set_value("gradcam").run()
+    assert "Grad-CAM: why 1" in _captions(at)
+    at.selectbox(key="why_class").set_value(None).run()
+    at.selectbox(key="why_versus").set_value(1).run()
+    assert "Grad-CAM: why 7 and not 1" in _captions(at)
+    assert any("pushes to 1" in m.value and "pushes to 7" in m.value for m in at.markdown)
+    at.selectbox(key="why_versus").set_value(7).run()  # the same class twice
+    assert any("two different classes" in w.value for w in at.warning)
+    assert not at.exception and not at.error
+
+
+def test_panels_on_an_empty_canvas_say_to_draw_first(runs_dir):
+    at = open_draw()
+    for key in ("draw_why", "draw_whatif", "draw_fool"):
+        at.session_state[key] = True
+    at.run()
+    assert not at.exception and not at.error
+    assert sum("Draw a digit first" in i.value for i in at.info) == 3
+
+
+def test_gradcam_on_a_model_without_conv_layers_says_why_and_offers_the_gradient(runs_dir, train_runs, mnist):
+    import shutil
+
+    import keras
+
+    from cnn_core.config import TrainConfig
+
+    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
+                               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+    shutil.copytree(folder, runs_dir)
+    flat = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    flat.save(runs_dir / names[0] / "model.keras")  # a run whose model has no convolution at all
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["canvas"] = canvas_value(_seven(mnist))
+    at.session_state["chosen_model"] = names[0]
+    at.session_state["draw_why"] = True
+    at.session_state["why_method"] = "gradcam"
+    at.switch_page("pages/draw.py").run()
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    assert any("Grad-CAM needs a convolution layer and this model has none" in w for w in warnings), warnings
+    at.button(key="why_use_gradient").click().run()
+    assert at.radio(key="why_method").value == "gradient"
+    assert any(c.startswith("Gradient: why ") for c in _captions(at)), _captions(at)
+
+
+def test_what_if_plots_each_class_along_the_sweep(runs_dir, mnist):
+    at = _open_panel(open_draw(_seven(mnist)), "draw_whatif")
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2, "the probability bars and the sweep"
+    assert any("Your drawing at each step" in c for c in _captions(at))
+    assert any("It reads **7** at every step" in m.value or "It stops reading **7**" in m.value for m in at.markdown)
+    at.radio(key="whatif_kind").set_value("rotate").run()
+    assert not at.exception
+    assert "rotation" in str(at.get("vega_lite_chart")[1].proto.spec)
+
+
+def test_fool_it_shows_the_engines_attack(runs_dir, mnist):
+    from cnn_core.explain import Explainer
+    from cnn_core.inference import Predictor
+
+    rgba = _seven(mnist)
+    at = _open_panel(open_draw(rgba), "draw_fool")
+    nudged = [m.value for m in at.metric if m.label == "Nudged, it reads"]
+    predictor = Predictor.load()
+    expected = Explainer(predictor).fgsm(predictor.predict(rgba).image, 0.1).prediction.digit
+    assert nudged == [str(expected)]
+    at.slider(key="fool_epsilon").set_value(0.0).run()
+    assert [m.value for m in at.metric if m.label == "Nudged, it reads"] == ["7"], "no nudge, no change"
+    assert any("push harder" in m.value for m in at.markdown)
+    at.slider(key="fool_epsilon").set_value(0.3).run()
+    assert any("at most 0.3" in c for c in _captions(at))
+    assert not at.exception and not at.error
+
+
+def test_closed_panels_cost_nothing_and_the_explainer_is_built_once_per_model(runs_dir, mnist, monkeypatch):
+    from cnn_core import explain
+    from cnn_lab_ui import why
+
+    why._explainer.clear()
+    made, maps = [], []
+    real_init, real_maps = explain.Explainer.__init__, explain.Explainer.signed_maps
+    monkeypatch.setattr(explain.Explainer, "__init__", lambda self, *a: made.append(1) or real_init(self, *a))
+    monkeypatch.setattr(explain.Explainer, "signed_maps", lambda self, *a, **k: maps.append(1) or real_maps(self, *a, **k))
+    at = open_draw(_seven(mnist))
+    at.run()  # a stroke reruns the canvas and the prediction, the panels closed
+    assert made == [] and maps == [], "a learner who never opens a panel pays nothing for it"
+    _open_panel(at, "draw_why")
+    at.selectbox(key="why_class").set_value(2).run()
+    at.session_state["draw_fool"] = True
+    at.run()
+    assert not at.exception
+    assert len(made) == 1 and len(maps) == 3, (made, maps)  # one Explainer for the model, one map per run

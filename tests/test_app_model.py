@@ -113,3 +113,86 @@ def test_figures_are_made_once_per_model_and_image(runs_dir, monkeypatch):
     at.number_input(key="model_digit_index").set_value(0).run()  # digit 0 again: cached
     assert not at.exception
     assert made == {"filters": first["filters"] + 1, "maps": 2}, made
+
+
+# --- step by step (cnn_lab_ui.step_panel) ---
+
+def _tables(at) -> list:
+    return [t.value for t in at.table]
+
+
+def _output_pixel(at) -> float:
+    return float([m.value for m in at.metric if m.label == "Output pixel"][0])
+
+
+def test_conv_step_shows_the_arithmetic_and_equals_keras_on_every_layer(runs_dir, mnist):
+    from cnn_core import introspect
+    from cnn_core.model import load_model
+
+    maps = introspect.feature_maps(load_model(DEFAULT), mnist.x_test[0].astype(np.float32) / 255.0)
+    at = open_model_page()
+    # The default: conv1, filter 0, the centre of its 26x26 map, on test digit #0.
+    assert at.selectbox(key="model_step_layer").value == "conv1"
+    assert (at.number_input(key="model_step_row").value, at.number_input(key="model_step_col").value) == (13, 13)
+    patch, kernel, products, steps = _tables(at)
+    assert patch.shape == kernel.shape == products.shape == (3, 3)
+    assert np.allclose(products.to_numpy(), patch.to_numpy() * kernel.to_numpy())
+    assert np.isclose(_output_pixel(at), maps["conv1"][13, 13, 0], atol=1e-5)
+    assert list(steps["step"])[-1] == "relu (the activation)"
+    assert any("Keras' own output" in s.value for s in at.success)
+    # A deeper layer sums over its 32 input channels: the per-channel sums are shown.
+    at.selectbox(key="model_step_layer").set_value("conv2").run()
+    at.number_input(key="model_step_filter").set_value(5).run()
+    at.number_input(key="model_step_row").set_value(2).run()
+    at.number_input(key="model_step_col").set_value(7).run()
+    assert not at.exception, at.exception
+    sums = next(d.value for d in at.dataframe if "sum of its products" in d.value.columns)
+    assert len(sums) == 32
+    total = _tables(at)[-1].set_index("step")["value"]
+    assert np.isclose(sums["sum of its products"].sum(), total.iloc[0], atol=1e-4)
+    assert np.isclose(_output_pixel(at), maps["conv2"][2, 7, 5], atol=1e-5)
+    at.number_input(key="model_step_channel").set_value(31).run()
+    assert any("input channel 31" in m.value for m in at.markdown)
+
+
+def test_pool_step_names_the_max_and_a_position_outside_a_smaller_map_is_moved_inside(runs_dir, mnist):
+    from cnn_core import introspect
+    from cnn_core.model import load_model
+
+    maps = introspect.feature_maps(load_model(DEFAULT), mnist.x_test[0].astype(np.float32) / 255.0)
+    at = open_model_page()
+    at.number_input(key="model_step_row").set_value(25).run()  # inside conv1's 26x26 map...
+    at.selectbox(key="model_step_layer").set_value("pool2").run()  # ...outside pool2's 5x5 one
+    assert not at.exception and not at.error, at.exception
+    assert (at.number_input(key="model_step_row").value, at.number_input(key="model_step_col").value) == (2, 2)
+    window = _tables(at)[0].to_numpy()
+    assert window.shape == (2, 2)
+    assert np.isclose(_output_pixel(at), window.max(), atol=1e-3) and np.isclose(_output_pixel(at), maps["pool2"][2, 2, 0], atol=1e-5)
+    assert any("keeps only its largest value" in m.value for m in at.markdown)
+
+
+def test_step_through_a_batch_normalised_run_ends_at_the_blocks_keras_output(runs_dir, train_runs, mnist):
+    import shutil
+
+    import keras
+
+    from cnn_core.config import TrainConfig
+    from cnn_core.model import load_model
+
+    folder, names = train_runs(TrainConfig(filters=(4, 8), batch_norm=True, pooling=False, dense_units=0, epochs=1,
+                                           limit=300, batch_size=50, seed=4))
+    shutil.copytree(folder, runs_dir)
+    model = load_model(runs_dir / names[0] / "model.keras")
+    convs = [l.name for l in model.layers if type(l).__name__ == "Conv2D"]
+    at = open_model_page(chosen_model=names[0])
+    at.selectbox(key="model_step_layer").set_value(convs[1]).run()  # the deeper block: 4 input channels
+    assert not at.exception, at.exception
+    steps = list(at.table[-1].value["step"])
+    assert any(s.startswith("batch norm") for s in steps), steps
+    row, col = at.number_input(key="model_step_row").value, at.number_input(key="model_step_col").value
+    # The block's output: the layer after the conv's batch norm and activation, computed by Keras itself.
+    names_ = [l.name for l in model.layers]
+    end = model.layers[names_.index(convs[1]) + 2].name
+    x = (mnist.x_test[:1].astype("float32") / 255.0)[..., None]
+    expected = keras.Model(model.inputs, model.get_layer(end).output)([x]).numpy()[0, row, col, 0]
+    assert np.isclose(float([m.value for m in at.metric if m.label == "Output pixel"][0]), expected, atol=1e-5)

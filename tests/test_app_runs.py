@@ -3,6 +3,8 @@
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -101,7 +103,7 @@ def test_compare_and_detail(runs_here):
     assert len(charts) >= 3, "accuracy and loss overlays, per-class accuracy"
     at.selectbox(key="runs_detail").set_value(runs_here[1]).run()
     captions = [c for el in at.get("image") for c in el.captions]
-    assert any(c.startswith("Confusion matrix") for c in captions), captions
+    assert any(c.value.startswith("Confusion matrix") for c in at.caption)
     assert any("true label" in c and "answer" in c for c in captions), "gallery of misclassified digits"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Epochs"] == "2/2" and metrics["Test accuracy"].endswith("%")
@@ -135,18 +137,18 @@ def test_compare_charts_are_readable(runs_here):
         assert label and len(label[0]) < len(name) + 10 and f"{info.test_accuracy:.2%}" in label[0], (name, labels)
 
 
-def test_figures_are_made_once_per_run(runs_here, monkeypatch):
-    from cnn_core import plots
+def test_cell_heatmaps_are_made_once_per_run_version_and_cell(runs_here, monkeypatch):
+    from cnn_core.explain import Explainer
 
     made = []
-    real = plots.confusion_matrix
-    monkeypatch.setattr(plots, "confusion_matrix", lambda *a, **k: made.append(1) or real(*a, **k))
-    at = open_runs(runs_detail=runs_here[1])
+    real = Explainer.heatmaps
+    monkeypatch.setattr(Explainer, "heatmaps", lambda self, *a, **k: made.append(1) or real(self, *a, **k))
+    at = open_runs(runs_detail=runs_here[1], runs_cell_true=3, runs_cell_pred=5)
     first = len(made)
     at.run()
     at.switch_page("pages/runs.py").run()
     assert not at.exception, at.exception
-    assert first <= 1 and len(made) == first, "the confusion matrix is drawn once per run version"
+    assert first <= 1 and len(made) == first, "a cell's heatmaps are worked out once per run version"
 
 
 def test_delete_needs_confirmation(alices_run, runs_dir):
@@ -194,3 +196,96 @@ def test_trained_run_can_be_opened_on_the_model_and_draw_pages(runs_here, runs_d
         assert not at.error
         if page == "model":
             assert {m.label: m.value for m in at.metric}["Total params"] == f"{info.params:,}"
+
+
+# --- the confusion matrix you can click (cnn_lab_ui.confusion) ---
+
+def _cell_title(at) -> str:
+    return next(h.value for h in at.subheader if "test digits labelled" in h.value)
+
+
+def _shown(at) -> list[str]:
+    return [c for el in at.get("image") for c in el.captions if c.startswith("#")]
+
+
+def test_a_cell_shows_exactly_its_test_digits_with_their_heatmaps(runs_here, mnist):
+    from cnn_core import runs
+    from cnn_core.evaluate import confusion_matrix
+
+    run = runs.load_run(runs_here[1])
+    shown = confusion_matrix(mnist.y_test, run.y_pred)  # the answers whose digits the cells show
+    assert np.abs(shown - run.confusion).sum() <= 0.01 * len(run.y_pred), "run.json's matrix but for float16 near-ties"
+    at = open_runs(runs_detail=runs_here[1])
+    # At first, the model's most frequent confusion.
+    off = shown.copy()
+    np.fill_diagonal(off, -1)
+    t, p = np.unravel_index(off.argmax(), off.shape)
+    assert (at.selectbox(key="runs_cell_true").value, at.selectbox(key="runs_cell_pred").value) == (t, p)
+    assert _cell_title(at).startswith(f"{shown[t, p]:,} test digits labelled {t} that the model read as {p}")
+    # What a click on another cell sets (the second most frequent confusion): its digits, each with a heatmap.
+    off[t, p] = -1
+    t, p = (int(v) for v in np.unravel_index(off.argmax(), off.shape))
+    count = int(shown[t, p])
+    assert count > 0
+    at.selectbox(key="runs_cell_true").set_value(t).run()
+    at.selectbox(key="runs_cell_pred").set_value(p).run()
+    assert _cell_title(at).startswith(f"{count:,} test digits labelled {t} that the model read as {p} (wrong)")
+    expected = np.flatnonzero((mnist.y_test == t) & (run.y_pred == p))[:40]
+    assert [int(c[1:].split(" ")[0]) for c in _shown(at)] == list(expected)
+    assert any(f"strongest push to {p}" in m.value for m in at.markdown), "a colour legend for the heatmaps"
+    # A diagonal cell holds hundreds: shown 40 at a time, every one of them over the pages.
+    at.selectbox(key="runs_cell_true").set_value(3).run()
+    at.selectbox(key="runs_cell_pred").set_value(3).run()
+    right = int(shown[3, 3])
+    pages = -(-right // 40)
+    assert pages > 1 and len(_shown(at)) == 40
+    at.number_input(key="runs_cell_page").set_value(pages).run()
+    assert len(_shown(at)) == right - 40 * (pages - 1)
+    # Back to a cell with fewer digits: the page box comes back inside its range.
+    at.selectbox(key="runs_cell_true").set_value(t).run()
+    at.selectbox(key="runs_cell_pred").set_value(p).run()
+    assert not at.exception and len(_shown(at)) == min(count, 40)
+
+
+def test_an_empty_cell_and_a_run_whose_model_cannot_load_are_said_plainly(runs_here, runs_dir, mnist):
+    from cnn_core import runs
+    from cnn_core.evaluate import confusion_matrix
+
+    run = runs.load_run(runs_here[0])
+    shown = confusion_matrix(mnist.y_test, run.y_pred)
+    empty = [(t, p) for t in range(10) for p in range(10) if shown[t, p] == 0]
+    at = open_runs(runs_detail=runs_here[0])
+    if empty:
+        at.selectbox(key="runs_cell_true").set_value(empty[0][0]).run()
+        at.selectbox(key="runs_cell_pred").set_value(empty[0][1]).run()
+        assert any("No test digit in this cell" in i.value for i in at.info)
+    # A model the app refuses to load (5 classes, not 10), the run still listed with its predictions.
+    import keras
+
+    five = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax")])
+    five.save(runs_dir / runs_here[0] / "model.keras")
+    at.selectbox(key="runs_cell_true").set_value(1).run()
+    at.selectbox(key="runs_cell_pred").set_value(1).run()
+    assert not at.exception, at.exception
+    assert any("No heatmaps: cannot load this run's model" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert len(_shown(at)) == min(int(shown[1, 1]), 40), "the digits are still shown"
+
+
+def test_two_runs_side_by_side_with_their_difference(runs_here, mnist):
+    import json
+
+    from cnn_core import runs
+    from cnn_core.explain import confusion_difference
+
+    a, b = (runs.load_run(n) for n in runs_here)
+    at = open_runs(runs_detail=runs_here[0])
+    assert not at.exception
+    assert at.selectbox(key="runs_compare_with").value == runs_here[1]
+    charts = at.get("vega_lite_chart")
+    spec = json.loads(charts[-1].proto.spec)
+    assert "difference" in json.dumps(spec["title"])
+    diff = confusion_difference(mnist.y_test, a.y_pred, b.y_pred)
+    assert (diff.sum(axis=1) == 0).all()
+    gained = int(np.trace(diff))
+    assert any(f"gets {abs(gained):,} digits {'more' if gained >= 0 else 'fewer'} right" in c.value for c in at.caption)
+    assert any("Each row adds up to 0" in c.value for c in at.caption)

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
                         shoot(page, out, "train")
                 if "runs" in wanted:
                     h.goto_page(page, "Runs")
-                    h.expect(h.image_with_caption(page, "Confusion matrix")).to_be_visible()
+                    h.expect(page.locator(".st-key-runs_confusion .vega-embed svg.marks").first).to_be_visible()
                     shoot(page, out, "runs")
             except Exception:
                 try:
