@@ -1,4 +1,4 @@
-# Quick start: `make run` (set-up + app) and `make test` (set-up + the whole suite).
+# Quick start: `make run` (set-up + app) and `make test` (set-up, ruff, the whole suite).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -46,7 +46,9 @@ fashion-data:
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
 
+# Lint first: a style slip fails in a second, before the suite's minutes.
 test: $(VENV)/.stamp-dev browser fashion-data
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 test-fast: $(VENV)/.stamp-dev
@@ -74,4 +76,4 @@ default-model: $(VENV)/.stamp-app
 	  --runs-dir /tmp/cnn-lab-default-runs --save-model models/default.keras
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -23,6 +23,7 @@ from cnn_core.inference import Predictor  # noqa: E402
 from cnn_core.preprocess import canvas_to_mnist  # noqa: E402
 from tests import drawings  # noqa: E402
 
+
 def flagged(images: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     return np.array([not novelty.looks_like_digit(x, p).is_digit for x, p in zip(images, probabilities)])
 

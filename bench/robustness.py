@@ -12,11 +12,8 @@ what the MNIST-style cropping, scaling and centring buys. Prints figures, assert
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import _common  # noqa: E402,F401  (repo on sys.path, full MNIST when present, no downloads)
 

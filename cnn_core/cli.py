@@ -15,13 +15,16 @@ import os
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import config
 from .config import DATASETS, PRESETS, ConfigError, TrainConfig, parse_filters, preset
 from .cost import shorten
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from . import training
 
 
 class UsageError(UserError):
@@ -233,7 +236,8 @@ def _check_save_target(target: Path) -> None:
 def cmd_train(args) -> int:
     from . import cost, data, runs
 
-    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"), ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
+    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"),
+                             ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
         _check_path(flag if value else env, value or os.environ.get(env) or None)
     # The memory budget included: before TensorFlow is even imported. A grown run starts from its parent's settings.
     config, origin = grown_config(args) or (config_from_args(args), runs.FROM_SCRATCH)
@@ -521,7 +525,8 @@ def _whole(text: str):
 
 def cmd_evaluate(args) -> int:
     _check_path("--model", args.model)
-    _check_path("--data-dir" if args.data_dir else "CNN_DATA_DIR", args.data_dir or os.environ.get("CNN_DATA_DIR") or None)
+    _check_path("--data-dir" if args.data_dir else "CNN_DATA_DIR",
+                args.data_dir or os.environ.get("CNN_DATA_DIR") or None)
     _import_tensorflow_quietly()
     from . import data, evaluate
     from .inference import Predictor
@@ -578,9 +583,6 @@ def tensorflow_notices_hidden():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data import DataError
-    from .model import ModelFileError
-    from .runs import RunError
 
     argv = sys.argv[1:] if argv is None else argv
 

@@ -66,13 +66,13 @@ def _home_pictures(path: str, mtime: float, source: str) -> HomePictures:
     kernel = kernels[:, :, 0, ch]
     pos = tuple(int(v) for v in np.unravel_index(np.argmax(fmap[..., ch]), fmap.shape[:2]))
     pre = pre_activation(image, kernel, float(bias[ch]))
-    names = [l.name for l in model.layers]
+    names = [layer.name for layer in model.layers]
     after = names[names.index(conv) + 1:]
     pool = next((n for n in after if n in maps and type(model.get_layer(n)).__name__ == "MaxPooling2D"), None)
     activation = getattr(layer, "activation", None)
     act_name = getattr(activation, "__name__", "the activation")
     prediction = pred.predict_image(image)
-    flatten = next((l for l in model.layers if type(l).__name__ == "Flatten"), None)
+    flatten = next((layer for layer in model.layers if type(layer).__name__ == "Flatten"), None)
     flat = int(np.prod(flatten.output.shape[1:])) if flatten is not None else 0
     kh, kw = kernel.shape
     return HomePictures(

@@ -14,7 +14,7 @@ import streamlit as st
 import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.data import DataError
-from cnn_lab_ui import charts, confusion, job_records, runs_table, state
+from cnn_lab_ui import charts, confusion, grow, job_records, runs_table, state
 from cnn_lab_ui.widgets import fmt_seconds
 
 cnn_lab_ui.use_app_navigation()
@@ -132,6 +132,4 @@ with d2:
         st.caption(f"Trained by {info.owner}: only they can delete it. You may view, compare and download it.")
 
 # Grow this run: "Train more epochs" / "Transfer to another dataset" (cnn_lab_ui/grow.py).
-from cnn_lab_ui import grow
-
 grow.offer(info, me)
