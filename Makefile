@@ -1,4 +1,4 @@
-# Quick start: `make run` (set-up + app) and `make test` (set-up + the whole suite).
+# Quick start: `make run` (set-up + app) and `make test` (set-up, ruff, the whole suite).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +6,7 @@ PORT ?= 8501
 # 127.0.0.1: only this machine. HOST=0.0.0.0 serves every network interface (a class; no login).
 HOST ?= 127.0.0.1
 
-.PHONY: run test test-fast browser fashion-data screenshots bench default-model clean
+.PHONY: run lint test test-fast browser fashion-data screenshots bench default-model clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -42,14 +42,20 @@ fashion-data:
 	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
 	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || echo "(not installed: those tests will skip)"; fi
 
+# Ruff's rules are in pyproject.toml.
+lint: $(VENV)/.stamp-dev
+	$(PY) -m ruff check .
+
+# Lint first: a style slip fails in a second, before the suite's minutes.
 test: $(VENV)/.stamp-dev browser fashion-data
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 test-fast: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -m "not browser"
 
 screenshots: $(VENV)/.stamp-dev browser
-	$(PY) tools/screenshots.py
+	$(PY) -m tools.screenshots
 
 bench: $(VENV)/.stamp-dev
 	$(PY) bench/presets.py
@@ -70,4 +76,4 @@ default-model: $(VENV)/.stamp-app
 	  --runs-dir /tmp/cnn-lab-default-runs --save-model models/default.keras
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache

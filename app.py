@@ -18,7 +18,8 @@ def icon():
     would be fetched from a font server, and the app must make no network calls)."""
     weights = np.array([[0.2, 0.9, 0.4], [0.7, 0.1, -0.6], [-0.2, -0.7, -1.0]])
     red, blue = np.array([214, 39, 40]), np.array([31, 119, 180])
-    cells = np.where(weights[..., None] > 0, 255 - weights[..., None] * (255 - red), 255 + weights[..., None] * (255 - blue))
+    w = weights[..., None]
+    cells = np.where(w > 0, 255 - w * (255 - red), 255 + w * (255 - blue))
     image = np.full((32, 32, 3), 40, np.uint8)
     for (r, c), _ in np.ndenumerate(weights):
         image[1 + r * 10:10 + r * 10, 1 + c * 10:10 + c * 10] = cells[r, c]
@@ -34,7 +35,7 @@ st.set_page_config(page_title="CNN Lab", page_icon=icon(), layout="wide")
 SERVER_LOST = ("CNN Lab's server has stopped or cannot be reached. Your saved runs are safe, and a training "
                "that was running was saved as a stopped run. Ask whoever started CNN Lab to start it again "
                "(make run), then reload this page.")
-st.html(f"""<script>
+st.html(rf"""<script>
 if (!window.cnnLabServerLost) {{
   window.cnnLabServerLost = true;
   const words = /Are you connected to the internet\?|Is Streamlit still running\?/;

@@ -19,8 +19,8 @@ import time
 
 import _common  # noqa: E402,F401  (repo on sys.path, full MNIST when present, no downloads)
 
+# isort: split
 import numpy as np  # noqa: E402
-
 
 TARGET_MS = 100  # issue 14: every explanation of one drawing, median, on 2 cores after warm-up
 SWEEP_TARGET_MS = 1000  # ... and a sweep of all kinds
@@ -42,9 +42,10 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from cnn_core import data, drawings, explain, stepthrough
+    from cnn_core import data, explain, stepthrough
     from cnn_core.inference import Predictor
     from cnn_core.preprocess import canvas_to_mnist
+    from tests import drawings
 
     predictor = Predictor.load(args.model)
     explainer = explain.Explainer(predictor)
@@ -68,7 +69,8 @@ def main() -> None:
     first["fgsm"] = time.perf_counter() - start
 
     conv = stepper.conv_layers()[-1]
-    rows = [(f"heatmap {m}", timed(lambda m=m: explainer.heatmap(image, method=m), args.calls)) for m in explainer.methods()]
+    rows = [(f"heatmap {m}", timed(lambda m=m: explainer.heatmap(image, method=m), args.calls))
+            for m in explainer.methods()]
     rows += [
         (f"contrast {explain.DEFAULT_METHOD} ({digit} vs {(digit + 1) % 10})",
          timed(lambda: explainer.contrast(image, digit, (digit + 1) % 10), args.calls)),
@@ -92,7 +94,8 @@ def main() -> None:
         print(f"{name:42}{len(times):6}{median:11.1f}{np.percentile(times, 90):9.1f}{target:11}  "
               f"{'yes' if median < target else 'NO'}")
     print("\nfirst call (tracing, once per model): " + ", ".join(f"{k} {v:.2f} s" for k, v in first.items()))
-    print(f"\ndeletion test on {len(x)} MNIST test digits (20% of the ink zeroed; fall of the predicted class' probability)")
+    print(f"\ndeletion test on {len(x)} MNIST test digits "
+          "(20% of the ink zeroed; fall of the predicted class' probability)")
     print(f"{'method':12}{'hottest':>10}{'random':>10}{'ratio':>8}")
     for m, (hot, rand, ratio) in ratios.items():
         print(f"{m:12}{hot:10.3f}{rand:10.3f}{ratio:8.2f}{'  (default)' if m == explain.DEFAULT_METHOD else ''}")

@@ -61,9 +61,9 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
     from cnn_core import evaluate, runs
     from cnn_core.config import TrainConfig
     from cnn_core.data import load
-    from cnn_core.drawings import make_drawings, to_canvas_style
     from cnn_core.model import build_model, save_for_inference
     from cnn_core.preprocess import MAX_PIXELS
+    from tests.drawings import make_drawings
 
     ds = load("mnist")
     drawing = make_drawings(ds.x_test[:1], ds.y_test[:1], 1, seed=3)[0].rgba
@@ -82,7 +82,6 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
     good = runs.save_run(base, "good", config=cfg, model_writer=lambda p: save_for_inference(model, cfg, p),
                          history={"batch": {"loss": [2.3]}}, evaluation=result, state="finished",
                          epochs_completed=1, train_seconds=1, data_source=ds.source, params=model.count_params())
-    n = len(ds.x_test)
     for name in ("rows-300m", "deep-json", "sparse-model"):
         shutil.copytree(good, base / name)
     hostile.npz_declaring(base / "rows-300m" / "predictions.npz", 300_000_000)
@@ -94,7 +93,8 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
         st = path.stat()
         return f"{path.name} {_mb(st.st_size)} ({_mb(st.st_blocks * 512)} on disk)"
 
-    info = f"runs.RunInfo(**{{**runs.read_info(runs.run_path('good', {str(base)!r})).__dict__, 'name': 'sparse-model', 'path': runs.run_path('sparse-model', {str(base)!r})}})"
+    info = (f"runs.RunInfo(**{{**runs.read_info(runs.run_path('good', {str(base)!r})).__dict__, "
+            f"'name': 'sparse-model', 'path': runs.run_path('sparse-model', {str(base)!r})}})")
     return [
         ("CLI predict, good 280x280 PNG (baseline)", size(tmp / "good.png"), CLI.format(file=str(tmp / "good.png"))),
         (f"CLI predict, {side}x{side} PNG (largest accepted)", size(tmp / "largest.png"),

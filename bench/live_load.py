@@ -44,11 +44,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import _common
+import _common  # first: it puts the repository on sys.path, for tests.e2e below
 
-sys.path.insert(0, str(_common.ROOT / "tests" / "e2e"))
-import harness as h  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+# isort: split
+from playwright.sync_api import expect, sync_playwright
+
+from tests.e2e import harness as h
 
 SECTIONS = ("first-page", "watched", "learners", "strokes", "memory")
 HOME_TITLE = h.PAGES["Home"]
@@ -111,7 +112,8 @@ class Table:
         print(f"\n{'figure'.ljust(w[0])}  {'value'.ljust(w[1])}  {'target'.ljust(w[2])}  pass")
         print(f"{'-' * w[0]}  {'-' * w[1]}  {'-' * w[2]}  ----")
         for fig, val, tgt, ok in self.rows:
-            print(f"{fig.ljust(w[0])}  {val.ljust(w[1])}  {tgt.ljust(w[2])}  {'' if ok is None else 'yes' if ok else 'NO'}")
+            passed = "" if ok is None else "yes" if ok else "NO"
+            print(f"{fig.ljust(w[0])}  {val.ljust(w[1])}  {tgt.ljust(w[2])}  {passed}")
 
     @property
     def all_pass(self) -> bool:
@@ -313,7 +315,9 @@ STROKE_PROBE = """() => {
     return false;
   };
   const check = () => {
-    if (p.up !== null && p.seen === null && shown()) { p.seen = performance.now(); obs.disconnect(); clearInterval(iv); }
+    if (p.up !== null && p.seen === null && shown()) {
+      p.seen = performance.now(); obs.disconnect(); clearInterval(iv);
+    }
   };
   const up = () => { if (p.up === null) { p.up = performance.now(); check(); } };
   obs = new MutationObserver(check);
@@ -459,7 +463,8 @@ def section_watched(browser, work: Path, sizes: Sizes, table: Table) -> None:
 
     print(f"\n  {what}        train_seconds    wall")
     print(f"  engine alone (no page)       {eng_train:8.1f} s   {eng_wall:7.1f} s  (submit -> done, warm worker)")
-    print(f"  CLI (whole process)          {cli_train:8.1f} s   {cli_wall:7.1f} s  (start -> JSON; test acc {cli['test_accuracy']:.2%})")
+    print(f"  CLI (whole process)          {cli_train:8.1f} s   {cli_wall:7.1f} s  "
+          f"(start -> JSON; test acc {cli['test_accuracy']:.2%})")
     print(f"  app, Train page watched      {app_train:8.1f} s   {app_wall:7.1f} s  (Start click -> result on the page; "
           f"test acc {acc:.2%}, run {name})")
     print(f"  ratio watched/engine: train {app_train / eng_train:.2f}, wall {app_wall / eng_wall:.2f}; "
@@ -556,12 +561,15 @@ def section_learners(browser, work: Path, sizes: Sizes, table: Table) -> None:
             loads.append(page_load_seconds(browser, server.url))  # the jobs outran the first load
         ok = [m["ok"] for m in marks]
         all_done = max(m["t"] / 1000 for m in marks) - min(starts)
-        print(f"  5 learners: {sum(ok)} of 5 jobs finished; all results on screen {all_done:.1f} s after the first Start")
+        print(f"  5 learners: {sum(ok)} of 5 jobs finished; "
+              f"all results on screen {all_done:.1f} s after the first Start")
         print(f"  health: {fmt_s(health.samples)}, {health.failures} failed; new page loads: {fmt_s(loads)}")
         table.add("5 learners: jobs finished", f"{sum(ok)} of 5 ({all_done:.0f} s)", "5 of 5", all(ok))
-        table.add("5 learners: health max (median)", f"{max(health.samples):.2f} s ({statistics.median(health.samples):.3f})",
+        table.add("5 learners: health max (median)",
+                  f"{max(health.samples):.2f} s ({statistics.median(health.samples):.3f})",
                   "< 1 s", max(health.samples) < 1 and health.failures == 0)
-        table.add("5 learners: new page max (median)", f"{max(loads):.2f} s ({statistics.median(loads):.2f}, n={len(loads)})",
+        table.add("5 learners: new page max (median)",
+                  f"{max(loads):.2f} s ({statistics.median(loads):.2f}, n={len(loads)})",
                   "< 5 s", max(loads) < 5)
         for p in pages:
             close(p)
@@ -601,15 +609,17 @@ def section_strokes(browser, work: Path, sizes: Sizes, table: Table) -> None:
 
     med1, p95 = statistics.median(one), _common.percentile(one, 95)
     med5 = statistics.median(five)
-    print(f"  1 learner + 1 job: median {med1 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(one) * 1000:.0f} ms (n={len(one)}); "
-          f"timed from outside the page (Playwright's release -> its poll sees it): median {statistics.median(outside) * 1000:.0f} ms")
+    print(f"  1 learner + 1 job: median {med1 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+          f"max {max(one) * 1000:.0f} ms (n={len(one)}); timed from outside the page "
+          f"(Playwright's release -> its poll sees it): median {statistics.median(outside) * 1000:.0f} ms")
     print(f"  5 learners at once: median {med5 * 1000:.0f} ms, p95 {_common.percentile(five, 95) * 1000:.0f} ms, "
           f"max {max(five) * 1000:.0f} ms (n={len(five)})")
     note = "" if training else " (the job ended early)"
     table.add("stroke->prediction, 1 learner + job, median", f"{med1 * 1000:.0f} ms (n={len(one)}){note}", "< 300 ms",
               med1 < 0.3 and training)
     table.add("stroke->prediction, 1 learner + job, p95", f"{p95 * 1000:.0f} ms", "< 600 ms", p95 < 0.6 and training)
-    table.add("stroke->prediction, 5 learners, median", f"{med5 * 1000:.0f} ms (n={len(five)})", "< 1000 ms", med5 < 1.0)
+    table.add("stroke->prediction, 5 learners, median", f"{med5 * 1000:.0f} ms (n={len(five)})", "< 1000 ms",
+              med5 < 1.0)
 
 
 def section_memory(browser, work: Path, sizes: Sizes, table: Table) -> None:
@@ -713,7 +723,8 @@ def main() -> int:
     BUDGET = Budget(args.deadline or (600 if args.quick else 900))
 
     print(f"machine: {_common.machine()}; load average at start {_common.loadavg()}")
-    print(f"sections: {', '.join(only)}{' (--quick sizes)' if args.quick else ''}; data: {_data_dir() or 'what cnn_core finds'}")
+    sizes = " (--quick sizes)" if args.quick else ""
+    print(f"sections: {', '.join(only)}{sizes}; data: {_data_dir() or 'what cnn_core finds'}")
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cnn-lab-live-"))
     work.mkdir(parents=True, exist_ok=True)
     table = Table()

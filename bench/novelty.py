@@ -3,7 +3,7 @@
     python bench/novelty.py [--model PATH] [--scribbles 200] [--drawn 1000]
 
 Real digits: all 10,000 MNIST test digits (already in MNIST's 28x28 form) and MNIST test digits
-redrawn as canvas drawings (cnn_core.drawings, through the app's preprocessing). Non-digits:
+redrawn as canvas drawings (tests/drawings.py, through the app's preprocessing). Non-digits:
 cnn_core.novelty.make_scribbles, `--scribbles` of each kind, drawn on a 280x280 canvas like the
 app's and preprocessed the same way. Also the time of one check. Prints figures only.
 """
@@ -15,11 +15,13 @@ import time
 
 import _common  # noqa: F401  (repo on sys.path, full MNIST when present, no downloads)
 
+# isort: split
 import numpy as np  # noqa: E402
 
-from cnn_core import data, drawings, novelty  # noqa: E402
+from cnn_core import data, novelty  # noqa: E402
 from cnn_core.inference import Predictor  # noqa: E402
 from cnn_core.preprocess import canvas_to_mnist  # noqa: E402
+from tests import drawings  # noqa: E402
 
 
 def flagged(images: np.ndarray, probabilities: np.ndarray) -> np.ndarray:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import _common  # noqa: E402,F401  (repo on sys.path, full MNIST when present, no downloads)
 
@@ -21,9 +19,10 @@ ROOT = _common.ROOT
 
 import numpy as np  # noqa: E402
 
-from cnn_core import data, drawings  # noqa: E402
+from cnn_core import data  # noqa: E402
 from cnn_core.inference import Predictor  # noqa: E402
 from cnn_core.preprocess import canvas_to_mnist  # noqa: E402
+from tests import drawings  # noqa: E402
 
 
 def timed(fn, calls: int):
@@ -48,7 +47,8 @@ def main() -> None:
     rows = [
         ("preprocessing alone", timed(lambda: canvas_to_mnist(rgba), args.calls)),
         ("Predictor.predict (all in)", timed(lambda: predictor.predict(rgba), args.calls)),
-        ("model.predict (forward only)", timed(lambda: predictor.model.predict(image, verbose=0), max(20, args.calls // 10))),
+        ("model.predict (forward only)",
+         timed(lambda: predictor.model.predict(image, verbose=0), max(20, args.calls // 10))),
     ]
     print(f"model: {predictor.path} (loaded and warmed up in {load_s:.2f} s)")
     print(f"input: 280x280 RGBA drawing; {os.cpu_count()} CPU cores visible\n")

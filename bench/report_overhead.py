@@ -66,8 +66,8 @@ def main():
             if with_progress:
                 inside.append(spent / seconds)
     ratios = [lv / b for b, lv in zip(bare, live)]
-    print(f"bare fit                : median {statistics.median(bare):6.2f} s  (all: {', '.join(f'{t:.2f}' for t in bare)})")
-    print(f"fit + live progress     : median {statistics.median(live):6.2f} s  (all: {', '.join(f'{t:.2f}' for t in live)})")
+    for name, times in (("bare fit", bare), ("fit + live progress", live)):
+        print(f"{name:24}: median {statistics.median(times):6.2f} s  (all: {', '.join(f'{t:.2f}' for t in times)})")
     print(f"paired overhead         : median {100 * (statistics.median(ratios) - 1):+.1f} %  "
           f"(pairs: {', '.join(f'{100 * (r - 1):+.0f}' for r in ratios)})")
     print(f"time inside the callback: {100 * statistics.median(inside):.2f} % of the fit  (target < 5 %)")

@@ -2,7 +2,7 @@
 
     python bench/robustness.py [--model PATH] [--n 2000] [--seed 0]
 
-Redraws MNIST test digits as 280x280 canvas drawings (cnn_core.drawings: three canvas styles,
+Redraws MNIST test digits as 280x280 canvas drawings (tests/drawings.py: three canvas styles,
 sizes, positions, stroke widths), reads them through Predictor.predict (preprocessing
 included) and prints accuracy overall and per variation. The "naive" column is the same
 model fed the whole canvas simply resized to 28x28 (ink polarity already fixed), to show
@@ -12,11 +12,8 @@ what the MNIST-style cropping, scaling and centring buys. Prints figures, assert
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import _common  # noqa: E402,F401  (repo on sys.path, full MNIST when present, no downloads)
 
@@ -25,9 +22,10 @@ ROOT = _common.ROOT
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cnn_core import data, drawings  # noqa: E402
+from cnn_core import data  # noqa: E402
 from cnn_core.inference import Predictor  # noqa: E402
 from cnn_core.preprocess import EmptyCanvasError, extract_ink  # noqa: E402
+from tests import drawings  # noqa: E402
 
 
 def naive(rgba: np.ndarray) -> np.ndarray:

@@ -43,7 +43,8 @@ def cnn_core_seed(epochs, runs_dir):
     from cnn_core import training
     from cnn_core.config import preset
 
-    job = training.JobManager(max_jobs=1, runs_dir=runs_dir).submit(preset("seed").replace(epochs=epochs), preset="seed")
+    manager = training.JobManager(max_jobs=1, runs_dir=runs_dir)
+    job = manager.submit(preset("seed").replace(epochs=epochs), preset="seed")
     snap = job.wait()
     assert snap.state == "finished", snap.error
     from cnn_core import runs

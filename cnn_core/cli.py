@@ -15,12 +15,16 @@ import os
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import config
 from .config import DATASETS, PRESETS, ConfigError, TrainConfig, parse_filters, preset
 from .cost import shorten
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from . import training
 
 
 class UsageError(UserError):
@@ -52,25 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a CNN and save it as a run")
     t.add_argument("--preset", default="seed", choices=sorted(PRESETS))
-    t.add_argument("--dataset", choices=DATASETS)
-    t.add_argument("--filters", help="filters per conv block, e.g. 32,64")
-    t.add_argument("--convs-per-block", type=_positive_int)
-    t.add_argument("--kernel-size", type=_positive_int)
-    t.add_argument("--activation")
-    t.add_argument("--pooling", action=argparse.BooleanOptionalAction, help="max-pool after each block")
-    t.add_argument("--dense", type=_positive_int, dest="dense_units")
-    t.add_argument("--dropout", type=_number)
-    t.add_argument("--batch-norm", action=argparse.BooleanOptionalAction)
-    t.add_argument("--optimizer")
-    t.add_argument("--learning-rate", type=_number)
-    t.add_argument("--lr-schedule", choices=["constant", "cosine"])
-    t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--epochs", type=_positive_int)
-    t.add_argument("--validation-split", type=_number)
-    t.add_argument("--augment", action=argparse.BooleanOptionalAction,
-                   help="random shifts, rotations and zoom while training")
-    t.add_argument("--limit", type=_positive_int, help="train on the first N digits only")
-    t.add_argument("--seed", type=_positive_int)
+    add_config_flags(t)  # one per TrainConfig field; the flags below are not config fields
     t.add_argument("--data-dir")
     t.add_argument("--runs-dir")
     t.add_argument("--ray", metavar="ADDRESS", help="train on a Ray cluster: its head's HOST:PORT, or 'local' to "
@@ -97,20 +83,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_of(name: str):
+    """A choice checked by the config, with its own message ("optimizer: 'x' is not one of ..."); as a
+    UsageError, which is no ValueError, argparse lets it through to main() unchanged."""
+    def check(text: str) -> str:
+        try:
+            config.check_field(name, text)
+        except ConfigError as e:
+            raise UsageError(str(e)) from None
+        return text
+
+    return check
+
+
+def flag_of(name: str) -> str:
+    """The CLI flag of a TrainConfig field: --kernel-size, --dense (dense_units)."""
+    return "--" + (config.PARAMS[name].flag or name.replace("_", "-"))
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag per TrainConfig field, generated from its Param (config.py): type, choices, help and range.
+
+    Absent flags stay None, so the preset's value holds; booleans get --x and --no-x."""
+    for name, param in config.PARAMS.items():
+        kind = config.TYPES[name]
+        help = config.help_text(name).replace("%", "%%")  # argparse formats help with %
+        if kind is bool:
+            parser.add_argument(flag_of(name), dest=name, action=argparse.BooleanOptionalAction, help=help)
+        elif param.choices:
+            parser.add_argument(flag_of(name), dest=name, choices=param.choices, type=_one_of(name), help=help)
+        else:  # filters stays text: parse_filters reads it, with the config's own message
+            types = {int: _positive_int, float: _number}
+            parser.add_argument(flag_of(name), dest=name, type=types.get(kind, str), help=help)
+
+
 def config_from_args(args) -> TrainConfig:
-    cfg = preset(args.preset)
-    changes = {}
-    for name in ("dataset", "convs_per_block", "kernel_size", "activation", "dense_units", "dropout", "optimizer",
-                 "learning_rate", "lr_schedule", "batch_size", "epochs", "validation_split", "limit", "seed"):
-        value = getattr(args, name)
-        if value is not None:
-            changes[name] = value
-    if args.filters is not None:
-        changes["filters"] = parse_filters(args.filters)
-    for name in ("batch_norm", "augment", "pooling"):  # --x / --no-x; absent: the preset's value
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
-    return cfg.replace(**changes).validate()
+    return preset(args.preset).replace(**_given_config_fields(args)).validate()
 
 
 # --- growing a saved run: --resume (continue it) and --from/--freeze (transfer its conv blocks) ---------
@@ -130,9 +138,7 @@ def add_grow_flags(t: argparse.ArgumentParser) -> None:
 
 def _given_config_fields(args) -> dict:
     """The TrainConfig fields set by flags (None: not given)."""
-    import dataclasses
-
-    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
+    given = {name: getattr(args, name, None) for name in config.PARAMS}
     given = {k: v for k, v in given.items() if v is not None}
     if "filters" in given:
         given["filters"] = parse_filters(given["filters"])
@@ -230,7 +236,8 @@ def _check_save_target(target: Path) -> None:
 def cmd_train(args) -> int:
     from . import cost, data, runs
 
-    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"), ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
+    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"),
+                             ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
         _check_path(flag if value else env, value or os.environ.get(env) or None)
     # The memory budget included: before TensorFlow is even imported. A grown run starts from its parent's settings.
     config, origin = grown_config(args) or (config_from_args(args), runs.FROM_SCRATCH)
@@ -518,7 +525,8 @@ def _whole(text: str):
 
 def cmd_evaluate(args) -> int:
     _check_path("--model", args.model)
-    _check_path("--data-dir" if args.data_dir else "CNN_DATA_DIR", args.data_dir or os.environ.get("CNN_DATA_DIR") or None)
+    _check_path("--data-dir" if args.data_dir else "CNN_DATA_DIR",
+                args.data_dir or os.environ.get("CNN_DATA_DIR") or None)
     _import_tensorflow_quietly()
     from . import data, evaluate
     from .inference import Predictor
@@ -575,9 +583,6 @@ def tensorflow_notices_hidden():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data import DataError
-    from .model import ModelFileError
-    from .runs import RunError
 
     argv = sys.argv[1:] if argv is None else argv
 

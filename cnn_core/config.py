@@ -9,34 +9,36 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any
 
 from . import datasets
 from .errors import UserError
 
-DATASETS = datasets.NAMES  # the registry in datasets.py is their one home
-ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-LR_SCHEDULES = ("constant", "cosine")
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
+BLOCKS = (1, 6)  # how many conv blocks `filters` may list
 
-# Ranges shown in error messages and used by the UI for its widgets.
-LIMITS = {
-    "filters": (1, 512),
-    "blocks": (1, 6),
-    "convs_per_block": (1, 3),
-    "kernel_size": (1, 9),
-    "dense_units": (0, 4096),
-    "learning_rate": (0.0, 1.0),
-    "batch_size": (1, 8192),
-    "epochs": (1, 200),
-    "validation_split": (0.0, 0.5),
-    "limit": (10, 10_000_000),
-    "dropout": (0.0, 1.0),  # 1 itself is refused: it would drop everything
-    "seed": (0, 2**31 - 1),
-}
+
+@dataclass(frozen=True)
+class Param:
+    """Everything the CLI and the Train form know about one TrainConfig field, in one place.
+
+    The CLI's flags (cli.py), the form's widgets (cnn_lab_ui/train_form.py) and validate() are
+    generated from these, the way nanoGPT's configurator derives its overrides from the config.
+    """
+
+    help: str  # one sentence for the CLI's --help and the form's tooltip
+    range: tuple[float, float] | None = None  # inclusive, unless an end is open
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[str, ...] | None = None
+    flag: str | None = None  # the CLI flag without "--", when it is not the field name with dashes
+
+
+def _param(default: Any, help: str, **kw: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"param": Param(help, **kw)})
 
 
 class ConfigError(UserError, ValueError):
@@ -49,24 +51,36 @@ class ConfigError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = "mnist"
-    filters: tuple[int, ...] = (32, 64)  # one conv block per entry
-    convs_per_block: int = 1
-    kernel_size: int = 3
-    activation: str = "relu"
-    pooling: bool = True  # 2x2 max-pooling at the end of each block
-    batch_norm: bool = False
-    dense_units: int = 64  # 0: no hidden dense layer
-    dropout: float = 0.0  # before the hidden and the output dense layers
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    lr_schedule: str = "constant"  # cosine: decay to 0 over the whole run, for the last few 0.1%
-    batch_size: int = 64
-    epochs: int = 5
-    validation_split: float = 0.1
-    augment: bool = False  # small random shifts, rotations and zoom
-    limit: int | None = None  # train on the first N training digits only
-    seed: int = 42
+    dataset: str = _param("mnist", "The images to train and test on.", choices=datasets.NAMES)
+    filters: tuple[int, ...] = _param(  # one conv block per entry
+        (32, 64), f"The filters of each conv block, one number per block ({BLOCKS[0]} to {BLOCKS[1]} blocks), "
+        "e.g. 32,64.", range=(1, 512))
+    convs_per_block: int = _param(1, "Convolutions in each block, before its pooling.", range=(1, 3))
+    kernel_size: int = _param(3, "Each filter looks at an n×n patch of its input.", range=(1, 9))
+    activation: str = _param("relu", "The non-linearity after each convolution and the hidden dense layer.",
+                             choices=("relu", "elu", "gelu", "tanh", "sigmoid"))
+    pooling: bool = _param(True, "2×2 max-pooling at the end of each block.")
+    batch_norm: bool = _param(False, "Batch normalisation after each convolution.")
+    dense_units: int = _param(64, "The hidden fully connected layer before the 10 outputs; 0: none.",
+                              range=(0, 4096), flag="dense")
+    dropout: float = _param(  # 1 itself is refused: it would drop everything
+        0.0, "Fraction of units switched off at random while training (before the dense layers), "
+        "against over-fitting.", range=(0.0, 1.0), hi_open=True)
+    optimizer: str = _param("adam", "How the weights follow their gradients.", choices=("adam", "sgd", "rmsprop"))
+    learning_rate: float = _param(0.001, "The size of the optimizer's steps; 0.001 to 0.003 suits Adam.",
+                                  range=(0.0, 1.0), lo_open=True)
+    lr_schedule: str = _param("constant", "Cosine lowers the learning rate smoothly to 0 over the whole run, "
+                              "for the last few 0.1%.", choices=("constant", "cosine"))
+    batch_size: int = _param(64, "Digits per training step.", range=(1, 8192))
+    epochs: int = _param(5, "Passes over the training digits.", range=(1, 200))
+    validation_split: float = _param(
+        0.1, "Fraction of the training digits held back to check for over-fitting after each epoch.",
+        range=(0.0, 0.5), hi_open=True)
+    augment: bool = _param(False, "Small random shifts, rotations and zoom of each training digit: "
+                           "slower, reads drawings better.")
+    limit: int | None = _param(None, "Train on the first N training digits only: faster, less accurate.",
+                               range=(10, 10_000_000))
+    seed: int = _param(42, "Same seed and settings: the same starting weights and digit order.", range=(0, 2**31 - 1))
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -108,31 +122,8 @@ class TrainConfig:
         budget=False skips the training memory budget: for the records of models already trained
         (the budget may have been lowered since; loading a model checks its own size).
         """
-        _check_choice("dataset", self.dataset, DATASETS)
-        _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        if not isinstance(self.filters, tuple) or not self.filters:
-            raise ConfigError("filters", "needs at least one conv block, e.g. 32,64")
-        lo, hi = LIMITS["blocks"]
-        if not lo <= len(self.filters) <= hi:
-            raise ConfigError("filters", f"{len(self.filters)} conv blocks; allowed {lo} to {hi}")
-        for f in self.filters:
-            _check_int("filters", f, *LIMITS["filters"])
-        _check_int("convs_per_block", self.convs_per_block, *LIMITS["convs_per_block"])
-        _check_int("kernel_size", self.kernel_size, *LIMITS["kernel_size"])
-        _check_int("dense_units", self.dense_units, *LIMITS["dense_units"])
-        _check_int("batch_size", self.batch_size, *LIMITS["batch_size"])
-        _check_int("epochs", self.epochs, *LIMITS["epochs"])
-        _check_int("seed", self.seed, *LIMITS["seed"])
-        for name in ("pooling", "batch_norm", "augment"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(name, "must be true or false")
-        _check_float("dropout", self.dropout, *LIMITS["dropout"], hi_open=True)
-        lo, hi = LIMITS["learning_rate"]
-        _check_float("learning_rate", self.learning_rate, lo, hi, lo_open=True)
-        lo, hi = LIMITS["validation_split"]
-        _check_float("validation_split", self.validation_split, lo, hi, hi_open=True)
+        for name in PARAMS:  # field by field, in the order of the form
+            check_field(name, getattr(self, name))
         side = self.feature_size()
         if side < 1:
             raise ConfigError(
@@ -141,22 +132,58 @@ class TrainConfig:
                 f"{' + 2x2 pooling' if self.pooling else ''} shrink the 28x28 image below 1x1; "
                 "use fewer blocks, a smaller kernel or no pooling",
             )
-        if self.limit is not None:
-            _check_int("limit", self.limit, *LIMITS["limit"])
-            if n_available is not None and self.limit > n_available:
-                raise ConfigError("limit", f"{self.limit} digits asked, the dataset has {n_available}; allowed 10 to {n_available}")
+        if self.limit is not None and n_available is not None and self.limit > n_available:
+            raise ConfigError("limit", f"{self.limit} digits asked, the dataset has {n_available}; "
+                                       f"allowed {LIMITS['limit'][0]} to {n_available}")
         n = n_available if self.limit is None else min(self.limit, n_available or self.limit)
         if n is not None:
-            n_val = int(n * self.validation_split)
-            if self.validation_split > 0 and n_val < 1:
-                raise ConfigError("validation_split", f"{self.validation_split} of {n} digits leaves no validation digit")
+            n_val, split = int(n * self.validation_split), self.validation_split
+            if split > 0 and n_val < 1:
+                raise ConfigError("validation_split", f"{split} of {n} digits leaves no validation digit")
             if n - n_val < 1:
-                raise ConfigError("validation_split", f"{self.validation_split} of {n} digits leaves no training digit")
+                raise ConfigError("validation_split", f"{split} of {n} digits leaves no training digit")
         if budget:
             from . import cost  # pure Python, no TensorFlow: the memory budget is checked before anything is built
 
             cost.check_memory(self)
         return self
+
+
+# Derived from the fields above: read these, never re-spell them.
+PARAMS: dict[str, Param] = {f.name: f.metadata["param"] for f in dataclasses.fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+OPTIONAL = {name for name, hint in _HINTS.items() if type(None) in typing.get_args(hint)}  # None: not set
+# Each field's kind: int, float, bool, str or tuple (filters); `int | None` is int.
+TYPES: dict[str, type] = {
+    name: next(a for a in typing.get_args(hint) if a is not type(None)) if name in OPTIONAL
+    else typing.get_origin(hint) or hint
+    for name, hint in _HINTS.items()
+}
+# Ranges shown in error messages and used by the CLI's help and the form's widgets.
+LIMITS: dict[str, tuple] = {name: p.range for name, p in PARAMS.items() if p.range} | {"blocks": BLOCKS}
+DATASETS = PARAMS["dataset"].choices  # the registry in datasets.py is their one home
+ACTIVATIONS = PARAMS["activation"].choices
+OPTIMIZERS = PARAMS["optimizer"].choices
+LR_SCHEDULES = PARAMS["lr_schedule"].choices
+
+
+def allowed(name: str) -> str:
+    """A field's allowed values in words, for help texts: "1 to 200", "[0, 1)", "adam, sgd, rmsprop"."""
+    p = PARAMS[name]
+    if p.choices:
+        return ", ".join(p.choices)
+    if p.range is None:
+        return "true or false" if TYPES[name] is bool else ""
+    lo, hi = p.range
+    if TYPES[name] is float:
+        return f"{'(' if p.lo_open else '['}{lo:g}, {hi:g}{')' if p.hi_open else ']'}"
+    return f"{lo:,} to {hi:,}"
+
+
+def help_text(name: str) -> str:
+    """A field's help with its range, as the CLI's --help and the form's tooltips show it."""
+    p = PARAMS[name]
+    return f"{p.help} Allowed {allowed(name)}." if p.range else p.help
 
 
 def parse_filters(value: Any) -> tuple[int, ...]:
@@ -166,12 +193,37 @@ def parse_filters(value: Any) -> tuple[int, ...]:
         try:
             return tuple(int(p) for p in parts)
         except ValueError:
-            raise ConfigError("filters", f"{value!r} is not a comma-separated list of whole numbers, e.g. 32,64") from None
+            message = f"{value!r} is not a comma-separated list of whole numbers, e.g. 32,64"
+            raise ConfigError("filters", message) from None
     if isinstance(value, (list, tuple)):
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError("filters", f"{value!r} must hold whole numbers")
         return tuple(value)
     raise ConfigError("filters", f"{value!r} must be a list of whole numbers")
+
+
+def check_field(name: str, value: Any) -> None:
+    """One field's value against its Param: choices, bool, whole number or number in range."""
+    kind, p = TYPES[name], PARAMS[name]
+    if name in OPTIONAL and value is None:
+        return
+    if name == "filters":
+        if not isinstance(value, tuple) or not value:
+            raise ConfigError("filters", "needs at least one conv block, e.g. 32,64")
+        lo, hi = BLOCKS
+        if not lo <= len(value) <= hi:
+            raise ConfigError("filters", f"{len(value)} conv blocks; allowed {lo} to {hi}")
+        for f in value:
+            _check_int("filters", f, *p.range)
+    elif p.choices:
+        _check_choice(name, value, p.choices)
+    elif kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(name, "must be true or false")
+    elif kind is int:
+        _check_int(name, value, *p.range)
+    else:
+        _check_float(name, value, *p.range, lo_open=p.lo_open, hi_open=p.hi_open)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -198,7 +250,8 @@ def _check_float(name: str, value: Any, lo: float, hi: float, lo_open=False, hi_
 
 # The presets are starting points; flags and widgets override single fields.
 PRESETS: dict[str, TrainConfig] = {
-    # Exactly the classic "first CNN in Keras" tutorial network.
+    # This project's tutorial network (README's Presets: Conv 32, pool, Conv 64, pool, Dense 64, Dense 10),
+    # the usual first CNN on MNIST; keras-io's "Simple MNIST convnet" differs (dropout, no hidden dense layer).
     "seed": TrainConfig(),
     # >= 97% test accuracy on full MNIST in well under 30 s on 2 CPU cores:
     # one pass with larger batches; Adam at a higher rate converges in one epoch.

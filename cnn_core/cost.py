@@ -186,7 +186,8 @@ def run_bytes(config: TrainConfig, n_train: int | None = None) -> int:
     n_fit = max(1, n - int(n * config.validation_split))
     batches = config.epochs * -(-n_fit // config.batch_size)
     predictions = MAX_TEST_DIGITS * NUM_CLASSES * 2  # float16
-    return estimate(config).params * BYTES_PER_NUMBER + predictions + batches * HISTORY_BYTES_PER_BATCH + RUN_FILES_MARGIN
+    weights = estimate(config).params * BYTES_PER_NUMBER
+    return weights + predictions + batches * HISTORY_BYTES_PER_BATCH + RUN_FILES_MARGIN
 
 
 def free_bytes(folder: str | os.PathLike) -> tuple[Path, int]:

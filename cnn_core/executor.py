@@ -34,12 +34,24 @@ from . import records, training
 from . import runs as runs_mod
 from .config import TrainConfig
 from .errors import UserError
-from .training import (ACTIVE_STATES, FAILED, LOADING, NOT_STARTED, QUEUED, RUNNING, STOPPED, STOPPING,
-                       Progress, Snapshot, new_job_id)
+from .training import (
+    ACTIVE_STATES,
+    FAILED,
+    LOADING,
+    NOT_STARTED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    Progress,
+    Snapshot,
+    new_job_id,
+)
 
 log = logging.getLogger(__name__)
 SEND_EVERY = 0.25  # seconds between progress messages of a running job: charts update 4x a second
-JOBS_PER_WORKER = 10  # a worker is replaced after this many jobs: TensorFlow keeps ~20-30 MB per fit that clear_session does not return
+# A worker is replaced after this many jobs: TensorFlow keeps ~20-30 MB per fit that clear_session does not return.
+JOBS_PER_WORKER = 10
 START_FAILURES = 3  # workers that die before they are ready, in a row, before queued jobs are failed
 # Scalar Progress fields a worker reports; the per-batch series travel as increments.
 FIELDS = ("state", "epoch", "batch", "batches_per_epoch", "error", "data_source", "run_name",

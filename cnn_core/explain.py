@@ -30,12 +30,16 @@ method's first use, then reused like inference.Predictor's forward pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import IMAGE_SIZE, NUM_CLASSES
 from .errors import UserError
 from .evaluate import confusion_matrix
+
+if TYPE_CHECKING:
+    from .inference import Prediction
 
 # TensorFlow is imported where it is used: the CLI checks --method and --target with this module
 # before paying TensorFlow's seconds of start-up.
@@ -309,7 +313,8 @@ class Explainer:
         epsilon = _check_epsilon(epsilon)
         x = _as_batch(images)
         labels = np.asarray([check_class(k, "label") for k in np.atleast_1d(labels)], np.int32)
-        out = self._compiled("fgsm")(tf.constant(x), tf.constant(labels), tf.constant(epsilon, tf.float32)).numpy()[..., 0]
+        fgsm = self._compiled("fgsm")
+        out = fgsm(tf.constant(x), tf.constant(labels), tf.constant(epsilon, tf.float32)).numpy()[..., 0]
         # float32 rounding (of epsilon itself, and of x + step) could put a pixel a hair past epsilon from
         # x: clip within epsilon less 4 float32 steps at 1.0, a change far below any pixel's precision.
         bound = np.float32(max(epsilon - 4 * np.finfo(np.float32).eps, 0))

@@ -60,7 +60,8 @@ def build_model(config: TrainConfig):
         if config.dense_units:
             if config.dropout:
                 stack.append(layers.Dropout(config.dropout, seed=seed, name="dropout1"))
-            stack.append(layers.Dense(config.dense_units, activation=config.activation, kernel_initializer=init(), name="dense"))
+            stack.append(layers.Dense(config.dense_units, activation=config.activation, kernel_initializer=init(),
+                                      name="dense"))
         if config.dropout:
             stack.append(layers.Dropout(config.dropout, seed=seed + 1, name="dropout2"))
         stack.append(layers.Dense(NUM_CLASSES, activation="softmax", kernel_initializer=init(), name="probabilities"))
@@ -150,7 +151,8 @@ def restore_training_state(model, path: Path, where: str) -> None:
                     shape, fortran, dtype = readers[version](member)
                     want = tuple(variable.shape)
                     if shape != want or dtype.hasobject:
-                        raise ModelFileError(f"{where}: {name} is an array of {shape}, the model's {variable.path} is {want}")
+                        raise ModelFileError(f"{where}: {name} is an array of {shape}, "
+                                             f"the model's {variable.path} is {want}")
                     data = member.read(dtype.itemsize * math.prod(shape))
                 if len(data) != dtype.itemsize * math.prod(shape):
                     raise ModelFileError(f"{where}: {name} is truncated")
@@ -258,7 +260,8 @@ def check_declared_size(path: Path) -> int:
     except ModelFileError as e:
         raise ModelFileError(f"{path}: {e}") from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-        raise ModelFileError(f"{path}: not a Keras model file (config.json: {str(e)[:200] or type(e).__name__})") from None
+        why = str(e)[:200] or type(e).__name__
+        raise ModelFileError(f"{path}: not a Keras model file (config.json: {why})") from None
     params = sum(p for _, p in layers)
     needed = params * cost.BYTES_PER_NUMBER * 2  # the variables, and the arrays read from the weights file
     try:
@@ -323,7 +326,8 @@ def _window(side: int, size: int, stride: int, padding: str) -> int:
 
 
 def _conv(cfg, shape):
-    (kh, kw), (sh, sw), (dh, dw) = _pair(cfg["kernel_size"]), _pair(cfg.get("strides", 1)), _pair(cfg.get("dilation_rate", 1))
+    kh, kw = _pair(cfg["kernel_size"])
+    (sh, sw), (dh, dw) = _pair(cfg.get("strides", 1)), _pair(cfg.get("dilation_rate", 1))
     filters, groups = _dim(cfg["filters"]), max(1, _dim(cfg.get("groups", 1)))
     h, w, c = shape
     params = kh * kw * (c // groups) * filters + (filters if cfg.get("use_bias", True) else 0)

@@ -81,18 +81,6 @@ def feature_map_grid(maps: np.ndarray, channels: list[int] | None = None, title:
     return fig
 
 
-def digit_image(image: np.ndarray, title: str = "") -> Figure:
-    img = np.asarray(image, np.float32).squeeze()
-    fig = Figure(figsize=(2.2, 2.4), layout="constrained")
-    ax = fig.subplots()
-    ax.imshow(img, cmap=DIGIT_CMAP, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-    return fig
-
-
 def convolution_demo(image: np.ndarray, kernel: np.ndarray, fmap: np.ndarray, pos: tuple[int, int]) -> Figure:
     """Input digit with one kernel-sized window, the kernel itself, and the feature map it makes.
 
@@ -110,7 +98,8 @@ def convolution_demo(image: np.ndarray, kernel: np.ndarray, fmap: np.ndarray, po
     lim = symmetric_limit(k)
     im = a1.imshow(k, cmap=FILTER_CMAP, vmin=-lim, vmax=lim, interpolation="nearest")
     for (i, j), w in np.ndenumerate(k):
-        a1.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=8, color="white" if abs(w) > 0.6 * lim else "black")
+        a1.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=8,
+                color="white" if abs(w) > 0.6 * lim else "black")
     a1.set_title(f"learned {kh}×{kw} filter\n(the same weights at every position)", fontsize=9)
     fig.colorbar(im, ax=a1, shrink=0.7, label="weight")
     a2.imshow(fmap, cmap=MAP_CMAP, interpolation="nearest")

@@ -109,8 +109,8 @@ def recover(runs_dir) -> int:
         if isinstance(pid, int) and _alive(pid):
             continue
         try:
-            _write_atomic(path, {**raw, "state": INTERRUPTED,
-                                 "error": "the training was interrupted (its process ended: a crash, a kill or a shutdown)"})
+            error = "the training was interrupted (its process ended: a crash, a kill or a shutdown)"
+            _write_atomic(path, {**raw, "state": INTERRUPTED, "error": error})
             count += 1
         except OSError as e:
             log.warning("cannot update the job record %s: %s", path, e)
@@ -145,7 +145,8 @@ def _parse(raw: dict) -> JobRecord:
         raise TypeError("history must be an object")
     owner = raw.get("owner")
     return JobRecord(
-        job_id=str(raw["job_id"]), state=str(raw["state"]), config=TrainConfig.from_dict(raw["config"]).validate(budget=False),
+        job_id=str(raw["job_id"]), state=str(raw["state"]),
+        config=TrainConfig.from_dict(raw["config"]).validate(budget=False),
         owner=owner if isinstance(owner, str) else None, started=str(raw["started"]),
         error=str(raw.get("error") or ""), epochs_completed=int(raw["epochs_completed"]), history=history,
     )

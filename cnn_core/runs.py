@@ -121,7 +121,8 @@ class Origin:
         if self.kind not in ORIGIN_KINDS:
             raise RunError(f"origin {self.kind!r} is not one of {', '.join(ORIGIN_KINDS)}")
         if (self.kind == SCRATCH) != (self.parent is None):
-            raise RunError(f"a run {'from scratch has no' if self.kind == SCRATCH else f'{self.kind} from another needs a'} parent")
+            needs = "from scratch has no" if self.kind == SCRATCH else f"{self.kind} from another needs a"
+            raise RunError(f"a run {needs} parent")
         if self.freeze not in (None, *FREEZE_CHOICES):
             raise RunError(f"freeze {self.freeze!r} is not one of {', '.join(FREEZE_CHOICES)}")
 

@@ -191,7 +191,8 @@ class Stepper:
 
     def pool_step(self, image, layer: str, channel: int, row: int, col: int) -> PoolStep:
         """Which input of the window became the max-pooling output at (row, col, channel)."""
-        i, acts, out = self._output_pixel(image, layer, self.pool_layers(), "pooling layer", "channel", channel, row, col)
+        i, acts, out = self._output_pixel(image, layer, self.pool_layers(), "pooling layer", "channel", channel,
+                                          row, col)
         pool = self.layers[i]
         if pool.padding != "valid":
             raise ExplainError(f"{layer}: only 'valid' pooling windows are stepped through")

@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -315,7 +315,8 @@ class TrainingJob:
         self._recorder.write(progress.snapshot())
         import keras  # the first import takes seconds: the job already shows as running
 
-        from . import evaluate, grow, model as model_mod
+        from . import evaluate, grow
+        from . import model as model_mod
 
         keras.config.set_dtype_policy("float32")  # per-thread Keras state: set it in the worker
         ds = data_mod.load(config.dataset, self._data_dir)

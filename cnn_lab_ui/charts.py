@@ -135,7 +135,8 @@ def epoch_chart(history: dict, metric: str, title: str, y_title: str) -> alt.Cha
     df = pd.DataFrame(rows, columns=["epoch", "value", "split"])
     epochs = int(df["epoch"].max()) if len(df) else 1
     # Whole epochs only: one tick per epoch while they fit, never "1.000000".
-    axis = alt.Axis(format="d", values=list(range(1, epochs + 1))) if epochs <= 20 else alt.Axis(format="d", tickMinStep=1)
+    whole = {"values": list(range(1, epochs + 1))} if epochs <= 20 else {"tickMinStep": 1}
+    axis = alt.Axis(format="d", **whole)
     return (
         alt.Chart(df, title=title)
         .mark_line(point=True)
@@ -207,7 +208,8 @@ def probabilities_chart(probabilities, class_names: list[str]) -> alt.Chart:
             x=alt.X("class:N", title="digit" if class_names[0] == "0" else "class", sort=class_names,
                     axis=alt.Axis(labelAngle=0 if len(max(class_names, key=len)) < 3 else -40)),
             y=alt.Y("probability:Q", title="probability", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("predicted:N", legend=None, scale=alt.Scale(domain=[False, True], range=["#9ecae1", "#d62728"])),
+            color=alt.Color("predicted:N", legend=None,
+                            scale=alt.Scale(domain=[False, True], range=["#9ecae1", "#d62728"])),
             tooltip=["class:N", alt.Tooltip("probability:Q", format=".3f")],
         )
         .properties(height=240)
@@ -261,7 +263,8 @@ def map_picker(values: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
     df = pd.DataFrame({"row": r.ravel(), "col": c.ravel(), "value": np.asarray(values, np.float64).ravel()})
     df["row2"], df["col2"] = df["row"] + 1, df["col"] + 1
     x = alt.X("col:Q", title="column", scale=alt.Scale(domain=[0, w], nice=False), axis=alt.Axis(tickMinStep=1))
-    y = alt.Y("row:Q", title="row", scale=alt.Scale(domain=[0, h], nice=False, reverse=True), axis=alt.Axis(tickMinStep=1))
+    y = alt.Y("row:Q", title="row", scale=alt.Scale(domain=[0, h], nice=False, reverse=True),
+              axis=alt.Axis(tickMinStep=1))
     cells = alt.Chart(df).mark_rect().encode(
         x=x, x2="col2:Q", y=y, y2="row2:Q",
         color=alt.Color("value:Q", scale=alt.Scale(scheme="greys", reverse=True), legend=None),

@@ -22,7 +22,8 @@ from cnn_core.model import ModelFileError
 
 from . import charts, pictures, runs_table, state, why
 
-CHART, TRUE, PRED, PAGE, OTHER = "runs_confusion", "runs_cell_true", "runs_cell_pred", "runs_cell_page", "runs_compare_with"
+CHART, TRUE, PRED, PAGE = "runs_confusion", "runs_cell_true", "runs_cell_pred", "runs_cell_page"
+OTHER = "runs_compare_with"
 PAGE_SIZE = 40  # digits per page of a cell (a diagonal cell holds about a thousand)
 SCALE = 3  # each 28x28 digit shown 84 px square
 
@@ -57,7 +58,8 @@ def matrix(cm: np.ndarray, class_names: list[str]) -> tuple[int, int]:
     t0, p0 = biggest_mistake(cm)
     st.session_state.setdefault(TRUE, t0)
     st.session_state.setdefault(PRED, p0)
-    st.altair_chart(charts.confusion_chart(cm, class_names, (st.session_state[TRUE], st.session_state[PRED]), pick=True),
+    picked = (st.session_state[TRUE], st.session_state[PRED])
+    st.altair_chart(charts.confusion_chart(cm, class_names, picked, pick=True),
                     key=CHART, on_select=_picked, selection_mode=charts.CELL, width="content")
     st.caption("Confusion matrix: row = the true label, column = the model's answer; the diagonal holds the "
                "right answers. **Click a cell** to see its test digits.")
@@ -98,7 +100,8 @@ def cell_digits(name: str, run, ds, cell: tuple[int, int]) -> None:
     st.markdown(pictures.colour_legend(pictures.HEAT_CMAP, "no push", f"strongest push to {names[p]}"),
                 unsafe_allow_html=True)
     st.caption(f"Each digit (left, its test-set number and the probability the model gave {names[p]}) beside the "
-               f"pixels that pushed the model to answer {names[p]} (right: {why.METHOD_LABELS[explain.DEFAULT_METHOD]}).")
+               f"pixels that pushed the model to answer {names[p]} "
+               f"(right: {why.METHOD_LABELS[explain.DEFAULT_METHOD]}).")
 
 
 @st.cache_data(show_spinner="Working out the heatmaps…", max_entries=16)
@@ -132,7 +135,8 @@ def difference(name: str, run, ds, infos, labels: dict[str, str]) -> None:
         st.warning(f"Cannot compare with {other}: {e}")
         return
     c1, c2 = st.columns(2)
-    c1.altair_chart(charts.confusion_chart(run_matrix(other_run, ds), ds.class_names, title=labels[other]), width="content")
+    c1.altair_chart(charts.confusion_chart(run_matrix(other_run, ds), ds.class_names, title=labels[other]),
+                    width="content")
     c2.altair_chart(charts.confusion_chart(diff, ds.class_names, signed=True, title="difference: that run − this one"),
                     width="content")
     gained = int(np.trace(diff))

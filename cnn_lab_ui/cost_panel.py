@@ -80,7 +80,8 @@ def show(config: TrainConfig | None) -> None:
                            "operations) at the speed " + (f"measured on the {measured} run(s) saved here."
                                                           if measured else "of the seed preset on a 2-core laptop "
                                                           "(no run saved here yet to measure this machine)."))
-        st.dataframe(layer_table(estimate), hide_index=True, width="stretch", height=min(400, 36 + 35 * len(estimate.layers)),
+        st.dataframe(layer_table(estimate), hide_index=True, width="stretch",
+                     height=min(400, 36 + 35 * len(estimate.layers)),
                      column_config={"Parameters": st.column_config.NumberColumn(format="localized")})
         st.caption("Convolutions use valid padding and stride 1 (each shrinks the image by kernel − 1); "
                    "2×2 max-pooling has stride 2 (it halves it).")

@@ -5,12 +5,8 @@ st.session_state["canvas"] as {"drawing": {"raw": <Fabric.js JSON>, "data": <PNG
 or None}, "backgroundFit": None}; st_canvas(...).image_data decodes "data". Tests (and the
 Clear button) put such a value there themselves: `canvas_value(rgba)` builds one.
 
-Session-state keys (not widgets):
-  draw_clears   how many times Clear was pressed (picks the background spelling, see BACKGROUNDS)
-  draw_kept     the canvas value after the latest stroke: Streamlit drops a widget's value when
-                its page is left, so the drawing is kept here and put back on return
-  draw_initial  the Fabric.js JSON the canvas was (re)opened with; constant while drawing, since
-                the component reloads its drawing (and loses its undo history) when it changes
+Its non-widget session keys (how often Clear was pressed, the drawing kept across page changes,
+the drawing the canvas was opened with) are state.DRAW_CLEARS, DRAW_KEPT and DRAW_INITIAL.
 """
 
 from __future__ import annotations
@@ -22,10 +18,9 @@ from typing import NamedTuple
 import numpy as np
 import streamlit as st
 
-CANVAS_KEY = "canvas"
-KEPT_KEY = "draw_kept"
-INITIAL_KEY = "draw_initial"
-CLEARS_KEY = "draw_clears"
+from . import state
+
+CANVAS_KEY = "canvas"  # the canvas widget's key
 SIZE = 280
 STROKE = "#FFFFFF"
 # Two spellings of black: switching between them changes the canvas' initial drawing, which
@@ -78,15 +73,15 @@ def canvas_value(rgba: np.ndarray | None, objects: list | None = None) -> dict:
 
 
 def background() -> str:
-    return BACKGROUNDS[st.session_state.get(CLEARS_KEY, 0) % 2]
+    return BACKGROUNDS[state.DRAW_CLEARS.get() % 2]
 
 
 def clear() -> None:
     """on_click of the Clear button: empty the canvas now (the component reloads its empty drawing)."""
-    st.session_state[CLEARS_KEY] = st.session_state.get(CLEARS_KEY, 0) + 1
+    state.DRAW_CLEARS.set(state.DRAW_CLEARS.get() + 1)
     st.session_state[CANVAS_KEY] = canvas_value(None)
-    st.session_state.pop(KEPT_KEY, None)
-    st.session_state.pop(INITIAL_KEY, None)
+    state.DRAW_KEPT.pop()
+    state.DRAW_INITIAL.pop()
 
 
 def canvas(brush: int):
@@ -97,19 +92,19 @@ def canvas(brush: int):
     """
     from streamlit_drawable_canvas import st_canvas
 
-    kept = st.session_state.get(KEPT_KEY)
+    kept = state.DRAW_KEPT.get()
     if CANVAS_KEY not in st.session_state and kept is not None:
         st.session_state[CANVAS_KEY] = kept
-        st.session_state[INITIAL_KEY] = kept["drawing"]["raw"]
+        state.DRAW_INITIAL.set(kept["drawing"]["raw"])
     result = st_canvas(
         stroke_width=brush, stroke_color=STROKE, background_color=background(), height=SIZE, width=SIZE,
-        drawing_mode="freedraw", return_image_data=True, initial_drawing=st.session_state.get(INITIAL_KEY),
+        drawing_mode="freedraw", return_image_data=True, initial_drawing=state.DRAW_INITIAL.get(),
         key=CANVAS_KEY,
     )
     _toolbar_below(data={"css": TOOLBAR_CSS}, key="canvas_toolbar_below")
     value = st.session_state.get(CANVAS_KEY)
     if value is not None and value.get("drawing"):
-        st.session_state[KEPT_KEY] = {"drawing": dict(value["drawing"]), "backgroundFit": None}
+        state.DRAW_KEPT.set({"drawing": dict(value["drawing"]), "backgroundFit": None})
     return result
 
 

@@ -48,16 +48,16 @@ def home_pictures() -> HomePictures:
 
 @st.cache_data(show_spinner=False, max_entries=2)
 def _home_pictures(path: str, mtime: float, source: str) -> HomePictures:
-    from cnn_core import inspect, plots
+    from cnn_core import introspect, plots
 
     pred = state.predictor(state.DEFAULT)
     model = pred.model
     ds = state.dataset("mnist")
     index = 0  # the first test digit (a 7 in MNIST's own order)
     image = ds.x_test[index].astype(np.float32) / 255.0
-    maps = inspect.feature_maps(model, image)
-    conv = inspect.conv_layers(model)[0]
-    kernels = inspect.conv_filters(model, conv)  # (kh, kw, 1, n)
+    maps = introspect.feature_maps(model, image)
+    conv = introspect.conv_layers(model)[0]
+    kernels = introspect.conv_filters(model, conv)  # (kh, kw, 1, n)
     layer = model.get_layer(conv)
     bias = np.asarray(layer.bias) if getattr(layer, "bias", None) is not None else np.zeros(kernels.shape[-1])
     fmap = maps[conv]
@@ -66,13 +66,13 @@ def _home_pictures(path: str, mtime: float, source: str) -> HomePictures:
     kernel = kernels[:, :, 0, ch]
     pos = tuple(int(v) for v in np.unravel_index(np.argmax(fmap[..., ch]), fmap.shape[:2]))
     pre = pre_activation(image, kernel, float(bias[ch]))
-    names = [l.name for l in model.layers]
+    names = [layer.name for layer in model.layers]
     after = names[names.index(conv) + 1:]
     pool = next((n for n in after if n in maps and type(model.get_layer(n)).__name__ == "MaxPooling2D"), None)
     activation = getattr(layer, "activation", None)
     act_name = getattr(activation, "__name__", "the activation")
     prediction = pred.predict_image(image)
-    flatten = next((l for l in model.layers if type(l).__name__ == "Flatten"), None)
+    flatten = next((layer for layer in model.layers if type(layer).__name__ == "Flatten"), None)
     flat = int(np.prod(flatten.output.shape[1:])) if flatten is not None else 0
     kh, kw = kernel.shape
     return HomePictures(

@@ -82,8 +82,8 @@ def outcome(snap) -> str:
 
 def choose_once(job_id: str, run_name: str) -> None:
     """Point the Model and Draw pages at a job's run, once (later choices there are kept)."""
-    if st.session_state.get("_chosen_for_job") != job_id:
-        st.session_state["_chosen_for_job"] = job_id
+    if state.CHOSEN_FOR_JOB.get() != job_id:
+        state.CHOSEN_FOR_JOB.set(job_id)
         state.choose_model(run_name)
 
 

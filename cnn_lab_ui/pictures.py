@@ -34,9 +34,9 @@ def filter_kernels(kernel: np.ndarray, start: int, stop: int, mode: str) -> np.n
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def filters_png(key: str, _model, layer: str, start: int, stop: int, mode: str) -> bytes:
-    from cnn_core import inspect, plots
+    from cnn_core import introspect, plots
 
-    kernel = inspect.conv_filters(_model, layer)
+    kernel = introspect.conv_filters(_model, layer)
     kernels = filter_kernels(kernel, start, stop, mode)
     labels = [f"#{i}" for i in range(start, stop)]
     small = kernel.shape[0] * kernel.shape[1] <= 25 and kernel.shape[2] == 1
@@ -46,9 +46,9 @@ def filters_png(key: str, _model, layer: str, start: int, stop: int, mode: str) 
 @st.cache_data(show_spinner=False, max_entries=32)
 def feature_maps_png(key: str, _model, image: np.ndarray, count: int) -> dict[str, tuple[bytes, tuple]]:
     """{layer: (png, (h, w, channels))} for every conv/activation/pooling layer, first `count` maps each."""
-    from cnn_core import inspect, plots
+    from cnn_core import introspect, plots
 
-    maps = inspect.feature_maps(_model, image)
+    maps = introspect.feature_maps(_model, image)
     out = {}
     for name, m in maps.items():
         channels = list(range(min(count, m.shape[-1])))

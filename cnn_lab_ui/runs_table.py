@@ -17,9 +17,9 @@ from .widgets import fmt_seconds
 
 # What a person looks for first (which run, how good, finished or stopped) comes first, so it is
 # seen without scrolling the table sideways.
-COLUMNS = ["Name", "Test accuracy", "State", "Epochs", "Training time", "Origin", "Started by", "Date", "Dataset", "Filters",
-           "Convs/block", "Kernel", "Dense", "Dropout", "Optimizer", "Learning rate", "Batch", "Augment", "Digits",
-           "Params"]
+COLUMNS = ["Name", "Test accuracy", "State", "Epochs", "Training time", "Origin", "Started by", "Date", "Dataset",
+           "Filters", "Convs/block", "Kernel", "Dense", "Dropout", "Optimizer", "Learning rate", "Batch", "Augment",
+           "Digits", "Params"]
 STAMP = re.compile(r"^\d{8}-\d{6}-")  # runs.new_run_name's date-time prefix
 
 

@@ -4,12 +4,21 @@ Shared by every session (st.cache_resource): the datasets, the one JobManager, t
 default model. Per session (st.session_state): the person's attached training job, the
 models of runs they opened, their latest drawing and their model choice.
 
-Session-state keys used here (not widgets):
-  owner          this learner's id (jobs and runs are tagged with it), kept in a cookie across refreshes
-  train_job_id   the training job the Train page shows
-  chosen_model   DEFAULT or a run name: the model picked on the Model or Draw page
-  last_drawing   (28, 28, 1) float32: the latest preprocessed drawing from the Draw page
-  _models        this session's loaded run models (a small LRU)
+This module is the one home of every session-state key that is not a widget's: each is a Slot
+below, and pages and cnn_lab_ui modules read and write them only through it (tests/test_layout.py
+checks). Widget keys (train_*, runs_*, canvas, model selectors) belong to their widgets.
+  owner            this learner's id (jobs and runs are tagged with it), kept in a cookie across refreshes
+  train_job_id     the training job the Train page shows
+  chosen_model     DEFAULT or a run name: the model picked on the Model or Draw page
+  _chosen_for_job  the job whose run was last made the chosen model (once per job, see jobs.choose_once)
+  last_drawing     (28, 28, 1) float32: the latest preprocessed drawing from the Draw page
+  _models          this session's loaded run models (a small LRU)
+  runs_message     (kind, text): what the Runs page's last action did ("success"/"error"), shown once
+  draw_clears      how many times Clear was pressed (picks the canvas' background spelling, see drawing.py)
+  draw_kept        the canvas value after the latest stroke: Streamlit drops a widget's value when
+                   its page is left, so the drawing is kept here and put back on return
+  draw_initial     the Fabric.js JSON the canvas was (re)opened with; constant while drawing, since
+                   the component reloads its drawing (and loses its undo history) when it changes
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ import os
 import re
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -26,6 +37,39 @@ from cnn_core import data, runs
 
 DEFAULT = "__default__"  # model choice meaning the shipped default model (never a valid run name)
 SESSION_MODELS = 2  # run models kept loaded per session
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One non-widget session-state value; its key is spelled here, and only here."""
+
+    key: str
+    default: Any = None
+
+    def get(self) -> Any:
+        return st.session_state.get(self.key, self.default)
+
+    def set(self, value: Any) -> None:
+        st.session_state[self.key] = value
+
+    def pop(self) -> Any:
+        return st.session_state.pop(self.key, self.default)
+
+    def is_set(self) -> bool:
+        return self.key in st.session_state
+
+
+# Every non-widget session key (the module docstring says what each holds).
+OWNER = Slot("owner")
+TRAIN_JOB_ID = Slot("train_job_id")
+CHOSEN_MODEL = Slot("chosen_model", DEFAULT)
+CHOSEN_FOR_JOB = Slot("_chosen_for_job")
+LAST_DRAWING = Slot("last_drawing")
+MODELS = Slot("_models")
+RUNS_MESSAGE = Slot("runs_message")
+DRAW_CLEARS = Slot("draw_clears", 0)
+DRAW_KEPT = Slot("draw_kept")
+DRAW_INITIAL = Slot("draw_initial")
 
 
 # --- data -------------------------------------------------------------------------------
@@ -85,11 +129,11 @@ _OWNER_ID = re.compile(r"[0-9a-f]{8}")
 def owner() -> str:
     """This learner's id. A refresh starts a new Streamlit session: the browser's cookie keeps
     the id, so the learner's jobs and runs stay theirs (two tabs of one browser are one learner)."""
-    if "owner" not in st.session_state:
+    if not OWNER.is_set():
         kept = st.context.cookies.get(OWNER_COOKIE)
         ok = isinstance(kept, str) and _OWNER_ID.fullmatch(kept)  # a cookie is whatever the browser sends
-        st.session_state["owner"] = kept if ok else uuid.uuid4().hex[:8]
-    return st.session_state["owner"]
+        OWNER.set(kept if ok else uuid.uuid4().hex[:8])
+    return OWNER.get()
 
 
 def remember_owner() -> None:
@@ -102,16 +146,16 @@ def remember_owner() -> None:
 
 def attached_job():
     """The job this session's Train page shows, or None."""
-    job_id = st.session_state.get("train_job_id")
+    job_id = TRAIN_JOB_ID.get()
     return job_manager().get(job_id) if job_id else None
 
 
 def attach(job_id: str) -> None:
-    st.session_state["train_job_id"] = job_id
+    TRAIN_JOB_ID.set(job_id)
 
 
 def detach() -> None:
-    st.session_state.pop("train_job_id", None)
+    TRAIN_JOB_ID.pop()
 
 
 # --- models -----------------------------------------------------------------------------
@@ -131,11 +175,11 @@ def model_choices() -> tuple[list[str], dict[str, str]]:
 
 def choose_model(choice: str) -> None:
     """Make `choice` the model the Model and Draw pages open next."""
-    st.session_state["chosen_model"] = choice
+    CHOSEN_MODEL.set(choice)
 
 
 def chosen_model() -> str:
-    return st.session_state.get("chosen_model", DEFAULT)
+    return CHOSEN_MODEL.get()
 
 
 @st.cache_resource(show_spinner="Loading the default model…", max_entries=2)
@@ -163,7 +207,9 @@ def predictor(choice: str):
     if not model_file.is_file():
         raise runs.RunError(f"no saved model for run {choice} (deleted?)")
     key = (str(model_file), model_file.stat().st_mtime)
-    cache: OrderedDict = st.session_state.setdefault("_models", OrderedDict())
+    if not MODELS.is_set():
+        MODELS.set(OrderedDict())
+    cache: OrderedDict = MODELS.get()
     if key in cache:
         cache.move_to_end(key)
         return cache[key]

@@ -103,8 +103,8 @@ def show(predictor, image) -> None:
     elif layer in pools:
         k = channel
     left, right = st.columns(2)
-    left.altair_chart(charts.map_picker(source[..., k], step.rows, step.cols, f"input: {_SOURCE.get(source_name, source_name)}"
-                                        f"{'' if source.shape[2] == 1 else f', channel {k}'}"), width="content")
+    source_title = f"input: {_SOURCE.get(source_name, source_name)}{'' if source.shape[2] == 1 else f', channel {k}'}"
+    left.altair_chart(charts.map_picker(source[..., k], step.rows, step.cols, source_title), width="content")
     right.altair_chart(charts.map_picker(out[..., channel], (row, row + 1), (col, col + 1),
                                          f"output: {layer}, {what.lower()} {channel} (click a pixel)", pick=True),
                        key=MAP, on_select=_picked, selection_mode=charts.PIXEL, width="content")

@@ -4,8 +4,10 @@ Widget keys are "train_" + the TrainConfig field name, plus train_preset. Values
 the whole session (persist_state="session"), so the form is as the person left it when they
 come back from another page. Choosing a preset writes all of its values into the widgets.
 
-Number boxes have no min/max: what a box shows is what trains, and an out-of-range value is
-refused by TrainConfig.validate, whose message `problem()` words with the box's own label.
+Each widget is generated from its field's Param in cnn_core/config.py (choices, range, help), the
+same Param the CLI's flags come from; the labels are this module's. Number boxes have no min/max:
+what a box shows is what trains, and an out-of-range value is refused by TrainConfig.validate,
+whose message `problem()` words with the box's own label.
 """
 
 from __future__ import annotations
@@ -14,11 +16,8 @@ import dataclasses
 
 import streamlit as st
 
-from cnn_core import config as config_mod
-from cnn_core import datasets
-from cnn_core.config import ACTIVATIONS, DATASETS, LIMITS, OPTIMIZERS, PRESETS, ConfigError, TrainConfig, parse_filters
-
-LR_SCHEDULES = getattr(config_mod, "LR_SCHEDULES", ("constant",))
+from cnn_core import config, datasets
+from cnn_core.config import PRESETS, ConfigError, TrainConfig, parse_filters
 
 # Each field's visible label: the widgets use it, and so do the messages about a bad value.
 LABELS = {
@@ -50,7 +49,7 @@ GROUPS = {
     "data": ("dataset", "limit", "validation_split", "augment", "seed"),
 }
 PRESET_HELP = {
-    "seed": "the classic first Keras CNN: 2 conv blocks (32, 64 filters), 5 epochs: about 98.8% in a minute",
+    "seed": "the tutorial network: 2 conv blocks (32, 64 filters), 5 epochs: about 98.8% in a minute",
     "quick": "the same net, 1 epoch with larger batches: about 98.4% in 15 seconds",
     "strong": "2 convs per block, batch norm, dropout and augmentation, 15 epochs: 99.5% in about 10 minutes",
 }
@@ -99,12 +98,15 @@ def load(config: TrainConfig, preset: str | None = None) -> None:
 def summary(config: TrainConfig) -> str:
     """One line that says what a configuration trains, in the form's words."""
     c = config
-    parts = [f"filters {', '.join(map(str, c.filters))}", f"{c.convs_per_block} conv(s) {c.kernel_size}×{c.kernel_size} "
-             f"{c.activation}", "pooling" if c.pooling else "no pooling", *(["batch norm"] if c.batch_norm else []),
-             f"dense {c.dense_units}", f"dropout {c.dropout:g}", f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
+    parts = [f"filters {', '.join(map(str, c.filters))}",
+             f"{c.convs_per_block} conv(s) {c.kernel_size}×{c.kernel_size} {c.activation}",
+             "pooling" if c.pooling else "no pooling", *(["batch norm"] if c.batch_norm else []),
+             f"dense {c.dense_units}", f"dropout {c.dropout:g}",
+             f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
              f"batch {c.batch_size}", f"{c.epochs} epoch{'s' if c.epochs != 1 else ''}",
              f"{'all' if c.limit is None else f'{c.limit:,}'} digits of {c.dataset}",
-             f"validation {c.validation_split:.0%}", "augmentation" if c.augment else "no augmentation", f"seed {c.seed}"]
+             f"validation {c.validation_split:.0%}", "augmentation" if c.augment else "no augmentation",
+             f"seed {c.seed}"]
     return " · ".join(parts)
 
 
@@ -124,50 +126,59 @@ def preset_control() -> str:
     )
 
 
-def _number(field: str, step, lo_hi: tuple | None = None, help: str = "", **kw) -> None:
-    """A number box with no min/max: the browser sends whatever is typed, and TrainConfig.validate
-    says what is wrong (a bounded st.number_input keeps an out-of-range entry red in the browser
-    and never sends it, so the old value would train while the box shows the new one)."""
-    allowed = f"Allowed {lo_hi[0]:,} to {lo_hi[1]:,}." if lo_hi else ""
-    st.number_input(LABELS[field], step=step, key=f"train_{field}", persist_state=KEEP,
-                    help=" ".join(t for t in (help, allowed) if t) or None, **kw)
+# How each field is shown; its range, choices and help come from TrainConfig's Param (cnn_core/config.py).
+SLIDERS = ("dropout", "validation_split")
+STEPS = {"dense_units": 16, "dropout": 0.05, "learning_rate": 0.0005, "batch_size": 16, "validation_split": 0.05,
+         "limit": 500}
+FORMATS = {"learning_rate": "%.4f"}
+CHOICE_LABELS = {
+    "dataset": lambda name: datasets.REGISTRY[name].label,
+    "lr_schedule": {"constant": "constant", "cosine": "cosine: decays to 0 by the end"}.get,
+}
+NOTES = {"limit": "0 trains on all of them."}  # what only the form means (the CLI leaves the flag out)
+
+
+def control(field: str) -> None:
+    """The widget of one TrainConfig field, with the label, the choices, the range and the help of its Param.
+
+    Number boxes have no min/max: the browser sends whatever is typed, and TrainConfig.validate says
+    what is wrong (a bounded st.number_input keeps an out-of-range entry red in the browser and never
+    sends it, so the old value would train while the box shows the new one). Sliders cannot leave
+    their range: an open end stops one step short of it.
+    """
+    param, kind = config.PARAMS[field], config.TYPES[field]
+    label, key = LABELS[field], f"train_{field}"
+    help = " ".join(t for t in (config.help_text(field), NOTES.get(field)) if t)
+    if field == "filters":
+        st.text_input(label, key=key, persist_state=KEEP, help=help)
+    elif param.choices:
+        st.selectbox(label, param.choices, key=key, persist_state=KEEP, help=help,
+                     format_func=CHOICE_LABELS.get(field, str))
+    elif kind is bool:
+        st.checkbox(label, key=key, persist_state=KEEP, help=help)
+    elif field in SLIDERS:
+        step = STEPS[field]
+        lo, hi = param.range
+        st.slider(label, round(lo + step if param.lo_open else lo, 6), round(hi - step if param.hi_open else hi, 6),
+                  step=step, key=key, persist_state=KEEP, help=help)
+    else:
+        st.number_input(label, step=STEPS.get(field, 1), key=key, persist_state=KEEP, help=help,
+                        **({"format": FORMATS[field]} if field in FORMATS else {}))
 
 
 def architecture_controls() -> None:
-    lo, hi = LIMITS["filters"]
-    st.text_input(LABELS["filters"], key="train_filters", persist_state=KEEP,
-                  help=f"One number per block, {lo} to {hi} filters each, 1 to {LIMITS['blocks'][1]} blocks, e.g. 32, 64")
-    _number("convs_per_block", 1, LIMITS["convs_per_block"])
-    _number("kernel_size", 1, LIMITS["kernel_size"], help="Each filter looks at an n×n patch of its input.")
-    st.selectbox(LABELS["activation"], ACTIVATIONS, key="train_activation", persist_state=KEEP)
-    st.checkbox(LABELS["pooling"], key="train_pooling", persist_state=KEEP)
-    st.checkbox(LABELS["batch_norm"], key="train_batch_norm", persist_state=KEEP)
-    _number("dense_units", 16, LIMITS["dense_units"], help="The hidden fully connected layer before the 10 outputs.")
-    st.slider(LABELS["dropout"], 0.0, 0.95, step=0.05, key="train_dropout", persist_state=KEEP,
-              help="Fraction of units switched off at random while training, against over-fitting; allowed [0, 1).")
+    for field in GROUPS["architecture"]:
+        control(field)
 
 
 def optimisation_controls() -> None:
-    st.selectbox(LABELS["optimizer"], OPTIMIZERS, key="train_optimizer", persist_state=KEEP)
-    _number("learning_rate", 0.0005, format="%.4f", help="Above 0, at most 1; 0.001 to 0.003 suits Adam.")
-    st.selectbox(LABELS["lr_schedule"], LR_SCHEDULES, key="train_lr_schedule", persist_state=KEEP,
-                 format_func={"constant": "constant", "cosine": "cosine: decays to 0 by the end"}.get,
-                 help="Cosine lowers the learning rate smoothly over the whole run, for the last few 0.1%.")
-    _number("batch_size", 16, LIMITS["batch_size"])
-    _number("epochs", 1, LIMITS["epochs"], help="Passes over the training digits.")
+    for field in GROUPS["optimisation"]:
+        control(field)
 
 
 def data_controls() -> None:
-    st.selectbox(LABELS["dataset"], DATASETS, key="train_dataset", persist_state=KEEP,
-                 format_func=lambda name: datasets.REGISTRY[name].label)
-    _number("limit", 500, help=f"Train on the first N digits only (at least {LIMITS['limit'][0]}): faster, "
-            "less accurate. 0 trains on all of them.")
-    st.slider(LABELS["validation_split"], 0.0, 0.5, step=0.05, key="train_validation_split", persist_state=KEEP,
-              help="Fraction of the training digits held back to check for over-fitting after each epoch; allowed [0, 0.5).")
-    # A short label: a long one is cut off in a narrow column; the detail is in the help.
-    st.checkbox(LABELS["augment"], key="train_augment", persist_state=KEEP,
-                help="Small random shifts, rotations and zoom of each training digit: slower, reads drawings better.")
-    _number("seed", 1, (0, 2**31 - 1), help="Same seed and settings: the same starting weights and digit order.")
+    for field in GROUPS["data"]:
+        control(field)
 
 
 def config_from_widgets() -> TrainConfig:
@@ -196,5 +207,6 @@ def preset_tag(config: TrainConfig) -> str | None:
     return name if name in PRESETS and PRESETS[name] == config else None
 
 
-__all__ = ["LABELS", "GROUPS", "label_of", "problem", "group_of", "load", "summary", "init", "preset_control", "architecture_controls", "optimisation_controls",
-           "data_controls", "config_from_widgets", "preset_tag"]
+__all__ = ["LABELS", "GROUPS", "control", "label_of", "problem", "group_of", "load", "summary", "init",
+           "preset_control", "architecture_controls", "optimisation_controls", "data_controls", "config_from_widgets",
+           "preset_tag"]

@@ -46,7 +46,8 @@ def why(predictor, prediction, names: list[str]) -> None:
     c1, c2, c3 = st.columns(3)
     st.session_state.setdefault("why_method", DEFAULT_METHOD)  # state alone sets it (the button below does too)
     method = c1.radio("Method", list(METHODS), key="why_method",
-                      format_func=METHOD_LABELS.get, help="\n\n".join(f"**{METHOD_LABELS[m]}**: {d}" for m, d in METHODS.items()))
+                      format_func=METHOD_LABELS.get,
+                      help="\n\n".join(f"**{METHOD_LABELS[m]}**: {d}" for m, d in METHODS.items()))
     target = c2.selectbox("Explain the class", [None, *range(len(names))], key="why_class",
                           format_func=lambda k: "the model's answer" if k is None else names[k])
     versus = c3.selectbox("…and not", [None, *range(len(names))], key="why_versus",
@@ -116,7 +117,8 @@ def fool_it(predictor, prediction, names: list[str]) -> None:
     c1, c2, c3 = st.columns(3)
     c1.image(widgets.enlarge(prediction.image, 6), width=168,
              caption=f"Your drawing: {names[before.digit]} ({before.confidence:.0%})")
-    nudge = pictures.signed_overlay(np.zeros((28, 28)), attack.perturbation / epsilon if epsilon else attack.perturbation, 6)
+    scaled = attack.perturbation / epsilon if epsilon else attack.perturbation
+    nudge = pictures.signed_overlay(np.zeros((28, 28)), scaled, 6)
     c2.image(nudge, width=168, caption=f"The nudge: red pixels brightened, blue darkened, each by at most {epsilon:g}")
     c3.image(widgets.enlarge(attack.image, 6), width=168,
              caption=f"Nudged: {names[after.digit]} ({after.confidence:.0%})")

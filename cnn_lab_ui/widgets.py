@@ -40,13 +40,6 @@ def enlarge(image: np.ndarray, scale: int = 10) -> np.ndarray:
     return np.kron(img, np.ones((scale, scale), np.uint8))
 
 
-def figure(fig, caption: str | None = None, width: int | str = "content") -> None:
-    """Show a matplotlib Figure from cnn_core.plots as an image with a caption."""
-    from cnn_core import plots
-
-    st.image(plots.to_png(fig), caption=caption, width=width)
-
-
 def fmt_seconds(seconds: float | None) -> str:
     if seconds is None or not np.isfinite(seconds):
         return "–"

@@ -51,7 +51,7 @@ def show_prediction(choice: str, result):
         st.error(f"Cannot read the canvas image: {e}")
         return
     prediction = reading.prediction
-    st.session_state["last_drawing"] = prediction.image
+    state.LAST_DRAWING.set(prediction.image)
     if names != CLASS_NAMES["mnist"]:
         st.warning("This model was trained on Fashion-MNIST: it reads clothes, not digits. "
                    "Pick an MNIST model above to read digits.")

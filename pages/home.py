@@ -101,7 +101,8 @@ slots["convolution"].image(pics.convolution, caption=(
 slots["activation"].image(pics.activation, caption=(
     f"The same feature map before and after {pics.conv_layer}'s activation: negative values (blue) become 0."))
 if pics.pooling:
-    slots["pooling"].image(pics.pooling, caption=f"The feature map after {pics.pool_layer}: each 2×2 block → its maximum.")
+    slots["pooling"].image(pics.pooling,
+                           caption=f"The feature map after {pics.pool_layer}: each 2×2 block → its maximum.")
 else:
     slots["pooling"].info("The default model has no pooling layer.")
 slots["dense"].image(pics.dense, caption=(

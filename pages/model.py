@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 import cnn_lab_ui
-from cnn_core import inspect
+from cnn_core import introspect
 from cnn_core.data import DataError
 from cnn_core.model import ModelFileError
 from cnn_core.runs import RunError
@@ -33,7 +33,7 @@ model, key = predictor.model, pictures.model_key(predictor)
 st.caption(f"Model file: {predictor.path}")
 
 st.header("Layers")
-summary = inspect.summary(model)
+summary = introspect.summary(model)
 types = {r.name: r.type for r in summary.rows}
 table = pd.DataFrame([(r.name, r.type, r.output_shape, r.params) for r in summary.rows],
                      columns=["Layer", "Type", "Output shape", "Param #"])
@@ -53,8 +53,8 @@ st.markdown("Each small square is one filter's weights: **red** = positive (a br
 mode = st.radio("Deeper layers have one kernel per input channel; show", ["mean", "channel 0"], horizontal=True,
                 key="model_filter_input", format_func={"mean": "their mean over input channels",
                                                        "channel 0": "input channel 0 only"}.get)
-for layer in inspect.conv_layers(model):
-    kh, kw, n_in, n_out = inspect.conv_filters(model, layer).shape
+for layer in introspect.conv_layers(model):
+    kh, kw, n_in, n_out = introspect.conv_filters(model, layer).shape
     size = pictures.FIRST_LAYER_PAGE if n_in == 1 else pictures.DEEP_LAYER_PAGE
     st.subheader(f"{layer}: {n_out} filters of {kh}×{kw}, on {n_in} input channel{'s' if n_in > 1 else ''}")
     page = 1
@@ -82,7 +82,7 @@ def feature_maps(choice: str, predictor, key: str, types: dict) -> None:
         image = ds.x_test[index].astype(np.float32) / 255.0
         what = f"test digit #{index}, labelled {ds.class_names[ds.y_test[index]]}"
     else:
-        image = st.session_state.get("last_drawing")
+        image = state.LAST_DRAWING.get()
         if image is None:
             st.info("No drawing yet: draw a digit on the Draw page, then come back.")
             st.page_link("pages/draw.py", label="Draw a digit", icon=":material/draw:")

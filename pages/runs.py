@@ -15,7 +15,7 @@ import streamlit as st
 import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.data import DataError
-from cnn_lab_ui import charts, classroom, confusion, job_records, runs_table, state
+from cnn_lab_ui import charts, classroom, confusion, grow, job_records, runs_table, state
 from cnn_lab_ui.widgets import fmt_seconds
 
 cnn_lab_ui.use_app_navigation()
@@ -27,14 +27,14 @@ def delete(name: str) -> None:
         if not runs_table.may_delete(runs.read_info(runs.run_path(name)), me):  # checked again at the click
             raise runs.RunError(f"run {name} is not yours to delete")
         runs.delete_run(name)
-        st.session_state["runs_message"] = ("success", f"Deleted run {name}.")
+        state.RUNS_MESSAGE.set(("success", f"Deleted run {name}."))
     except runs.RunError as e:
-        st.session_state["runs_message"] = ("error", str(e))
+        state.RUNS_MESSAGE.set(("error", str(e)))
     st.session_state["runs_delete_sure"] = False
 
 
 st.title("Saved runs")
-if message := st.session_state.pop("runs_message", None):
+if message := state.RUNS_MESSAGE.pop():
     getattr(st, message[0])(message[1])
 infos, problems = state.scan_runs()
 for problem in problems:
@@ -136,6 +136,4 @@ with d2:
         st.caption(f"Trained by {info.owner}: only they can delete it. You may view, compare and download it.")
 
 # Grow this run: "Train more epochs" / "Transfer to another dataset" (cnn_lab_ui/grow.py).
-from cnn_lab_ui import grow
-
 grow.offer(info, me)

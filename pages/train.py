@@ -68,9 +68,11 @@ except DataError as e:
 
 cost_panel.show(config)  # parameters, memory, time and every layer's output size, before Start
 busy = job is not None and not job.done
-start = st.button("Start training", key="train_start", type="primary", disabled=config is None or problem is not None or busy,
+start = st.button("Start training", key="train_start", type="primary",
+                  disabled=config is None or problem is not None or busy,
                   help="Fix the setting marked in red first." if problem else
-                  "Wait for the current job, or stop it." if busy else "Train in the background; you may leave this page.")
+                  "Wait for the current job, or stop it." if busy else
+                  "Train in the background; you may leave this page.")
 if problem:
     st.error(f"Cannot start: {problem}")
 if start and config is not None and problem is None and not busy:

@@ -32,7 +32,8 @@ def huge_png(width: int, height: int) -> bytes:
         idat.append(squeeze.compress(row * min(rows_per_piece, height - start)))
     idat.append(squeeze.flush())
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"".join(idat)) + _png_chunk(b"IEND", b"")
+    chunks = _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"".join(idat)) + _png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
 
 
 def data_url(png: bytes) -> str:

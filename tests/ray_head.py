@@ -73,7 +73,7 @@ class RayHead:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError("the Ray head did not start:\n" + self.log_tail())
+                    raise RuntimeError("the Ray head did not start:\n" + self.log_tail()) from None
                 time.sleep(0.5)
 
     def log_tail(self, chars: int = 4000) -> str:

@@ -41,7 +41,8 @@ def test_parameters_memory_time_and_every_layer_before_start(runs_dir):
     assert shown["Memory to train"].value == f"{expected.total_bytes / cost.MB:,.0f} MB"
     assert "1,536 MB" in shown["Memory to train"].help and cost.MEMORY_ENV in shown["Memory to train"].help
     assert shown["Estimated training time"].value.startswith("≈ 0:")
-    assert "estimate" in shown["Estimated training time"].help and "no run saved here" in shown["Estimated training time"].help
+    tip = shown["Estimated training time"].help
+    assert "estimate" in tip and "no run saved here" in tip
     rows = layer_rows(at)
     assert [r["Output"] for r in rows] == ["28 × 28 × 1", "26 × 26 × 32", "13 × 13 × 32", "11 × 11 × 64",
                                            "5 × 5 × 64", "1600", "64", "10"]

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.drawings import make_drawings, to_canvas_style
 from cnn_lab_ui.drawing import canvas_value
+
+from drawings import make_drawings, to_canvas_style
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -244,7 +245,8 @@ def test_gradcam_on_a_model_without_conv_layers_says_why_and_offers_the_gradient
     folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
                                TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
     shutil.copytree(folder, runs_dir)
-    flat = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    flat = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(10, activation="softmax")])
     flat.save(runs_dir / names[0] / "model.keras")  # a run whose model has no convolution at all
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["canvas"] = canvas_value(_seven(mnist))
@@ -297,7 +299,8 @@ def test_closed_panels_cost_nothing_and_the_explainer_is_built_once_per_model(ru
     made, maps = [], []
     real_init, real_maps = explain.Explainer.__init__, explain.Explainer.signed_maps
     monkeypatch.setattr(explain.Explainer, "__init__", lambda self, *a: made.append(1) or real_init(self, *a))
-    monkeypatch.setattr(explain.Explainer, "signed_maps", lambda self, *a, **k: maps.append(1) or real_maps(self, *a, **k))
+    monkeypatch.setattr(explain.Explainer, "signed_maps",
+                        lambda self, *a, **k: maps.append(1) or real_maps(self, *a, **k))
     at = open_draw(_seven(mnist))
     at.run()  # a stroke reruns the canvas and the prediction, the panels closed
     assert made == [] and maps == [], "a learner who never opens a panel pays nothing for it"

@@ -73,9 +73,10 @@ def test_pages_and_helpers_do_not_import_tensorflow_at_start_up():
         "import sys; import cnn_lab_ui.state, cnn_lab_ui.widgets, cnn_lab_ui.charts, cnn_lab_ui.train_form, "
         "cnn_lab_ui.drawing, cnn_lab_ui.explain, cnn_lab_ui.pictures, cnn_lab_ui.runs_table, cnn_lab_ui.jobs, "
         "cnn_core.plots, "
-        "cnn_core.training, cnn_core.inspect; "
+        "cnn_core.training, cnn_core.introspect; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

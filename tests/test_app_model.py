@@ -89,7 +89,7 @@ def test_broken_run_choice_shows_an_error_not_a_traceback(runs_dir):
 
 def test_figures_are_made_once_per_model_and_image(runs_dir, monkeypatch):
     """Reruns for the same model and image reuse the pictures: counted at the real plotting functions."""
-    from cnn_core import inspect, plots
+    from cnn_core import introspect, plots
     from cnn_lab_ui import pictures
 
     pictures.filters_png.clear()
@@ -103,7 +103,7 @@ def test_figures_are_made_once_per_model_and_image(runs_dir, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(plots, "filter_grid", counting("filters", plots.filter_grid))
-    monkeypatch.setattr(inspect, "feature_maps", counting("maps", inspect.feature_maps))
+    monkeypatch.setattr(introspect, "feature_maps", counting("maps", introspect.feature_maps))
     at = open_model_page()
     first = dict(made)
     assert first["filters"] >= 2 and first["maps"] == 1, first  # one grid per conv layer, one image
@@ -126,10 +126,10 @@ def _output_pixel(at) -> float:
 
 
 def test_conv_step_shows_the_arithmetic_and_equals_keras_on_every_layer(runs_dir, mnist):
-    from cnn_core import inspect
+    from cnn_core import introspect
     from cnn_core.model import load_model
 
-    maps = inspect.feature_maps(load_model(DEFAULT), mnist.x_test[0].astype(np.float32) / 255.0)
+    maps = introspect.feature_maps(load_model(DEFAULT), mnist.x_test[0].astype(np.float32) / 255.0)
     at = open_model_page()
     # The default: conv1, filter 0, the centre of its 26x26 map, on test digit #0.
     assert at.selectbox(key="model_step_layer").value == "conv1"
@@ -156,10 +156,10 @@ def test_conv_step_shows_the_arithmetic_and_equals_keras_on_every_layer(runs_dir
 
 
 def test_pool_step_names_the_max_and_a_position_outside_a_smaller_map_is_moved_inside(runs_dir, mnist):
-    from cnn_core import inspect
+    from cnn_core import introspect
     from cnn_core.model import load_model
 
-    maps = inspect.feature_maps(load_model(DEFAULT), mnist.x_test[0].astype(np.float32) / 255.0)
+    maps = introspect.feature_maps(load_model(DEFAULT), mnist.x_test[0].astype(np.float32) / 255.0)
     at = open_model_page()
     at.number_input(key="model_step_row").set_value(25).run()  # inside conv1's 26x26 map...
     at.selectbox(key="model_step_layer").set_value("pool2").run()  # ...outside pool2's 5x5 one
@@ -167,7 +167,8 @@ def test_pool_step_names_the_max_and_a_position_outside_a_smaller_map_is_moved_i
     assert (at.number_input(key="model_step_row").value, at.number_input(key="model_step_col").value) == (2, 2)
     window = _tables(at)[0].to_numpy()
     assert window.shape == (2, 2)
-    assert np.isclose(_output_pixel(at), window.max(), atol=1e-3) and np.isclose(_output_pixel(at), maps["pool2"][2, 2, 0], atol=1e-5)
+    assert np.isclose(_output_pixel(at), window.max(), atol=1e-3)
+    assert np.isclose(_output_pixel(at), maps["pool2"][2, 2, 0], atol=1e-5)
     assert any("keeps only its largest value" in m.value for m in at.markdown)
 
 
@@ -183,7 +184,7 @@ def test_step_through_a_batch_normalised_run_ends_at_the_blocks_keras_output(run
                                            limit=300, batch_size=50, seed=4))
     shutil.copytree(folder, runs_dir)
     model = load_model(runs_dir / names[0] / "model.keras")
-    convs = [l.name for l in model.layers if type(l).__name__ == "Conv2D"]
+    convs = [layer.name for layer in model.layers if type(layer).__name__ == "Conv2D"]
     at = open_model_page(chosen_model=names[0])
     at.selectbox(key="model_step_layer").set_value(convs[1]).run()  # the deeper block: 4 input channels
     assert not at.exception, at.exception
@@ -191,7 +192,7 @@ def test_step_through_a_batch_normalised_run_ends_at_the_blocks_keras_output(run
     assert any(s.startswith("batch norm") for s in steps), steps
     row, col = at.number_input(key="model_step_row").value, at.number_input(key="model_step_col").value
     # The block's output: the layer after the conv's batch norm and activation, computed by Keras itself.
-    names_ = [l.name for l in model.layers]
+    names_ = [layer.name for layer in model.layers]
     end = model.layers[names_.index(convs[1]) + 2].name
     x = (mnist.x_test[:1].astype("float32") / 255.0)[..., None]
     expected = keras.Model(model.inputs, model.get_layer(end).output)([x]).numpy()[0, row, col, 0]

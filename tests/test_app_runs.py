@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -133,7 +132,7 @@ def test_compare_charts_are_readable(runs_here):
         assert domain[1] - domain[0] < 0.8 * (max(1.0, domain[1]) - 0), domain
     # Short labels a person matches with the picker: the name without its date, and the accuracy.
     for name, info in infos.items():
-        label = [l for l in labels if name.endswith(l.split(" · ")[0])]
+        label = [text for text in labels if name.endswith(text.split(" · ")[0])]
         assert label and len(label[0]) < len(name) + 10 and f"{info.test_accuracy:.2%}" in label[0], (name, labels)
 
 
@@ -262,12 +261,14 @@ def test_an_empty_cell_and_a_run_whose_model_cannot_load_are_said_plainly(runs_h
     # A model the app refuses to load (5 classes, not 10), the run still listed with its predictions.
     import keras
 
-    five = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax")])
+    five = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(5, activation="softmax")])
     five.save(runs_dir / runs_here[0] / "model.keras")
     at.selectbox(key="runs_cell_true").set_value(1).run()
     at.selectbox(key="runs_cell_pred").set_value(1).run()
     assert not at.exception, at.exception
-    assert any("No heatmaps: cannot load this run's model" in w.value for w in at.warning), [w.value for w in at.warning]
+    warnings = [w.value for w in at.warning]
+    assert any("No heatmaps: cannot load this run's model" in w for w in warnings), warnings
     assert len(_shown(at)) == min(int(shown[1, 1]), 40), "the digits are still shown"
 
 

@@ -95,7 +95,8 @@ def test_invalid_hyperparameters_show_the_message_and_disable_start(runs_dir):
 
 
 @pytest.mark.parametrize("key, value, label", [
-    ("train_epochs", 0, "Epochs"), ("train_batch_size", 100_000, "Batch size"), ("train_learning_rate", 5.0, "Learning rate"),
+    ("train_epochs", 0, "Epochs"), ("train_batch_size", 100_000, "Batch size"),
+    ("train_learning_rate", 5.0, "Learning rate"),
     ("train_limit", 5, "Training digits (0 = all)"), ("train_kernel_size", 0, "Kernel size (n × n)"),
     ("train_seed", -1, "Random seed"), ("train_dense_units", 5000, "Dense units (0 = none)"),
 ])
@@ -189,8 +190,8 @@ def test_own_job_is_reattached_with_its_settings_others_see_nothing_to_stop(runs
     fresh.button(key="train_stop").click().run()
     poll(fresh, lambda a: metric(a, "Test accuracy") is not None)
     said = [s.value for s in fresh.success]
-    assert any(re.search(r"Training was stopped (during epoch \d+ of 60, after \d+ of \d+ batches|after \d+ of 60 epochs)", s)
-               for s in said), said
+    stopped = r"Training was stopped (during epoch \d+ of 60, after \d+ of \d+ batches|after \d+ of 60 epochs)"
+    assert any(re.search(stopped, s) for s in said), said
     from cnn_core import runs
 
     infos = runs.list_runs(runs_dir)
@@ -280,7 +281,8 @@ def test_live_charts_stay_bounded_as_batches_accumulate():
     # The spec is built once and reused; each draw gets its own copy.
     spec = charts.batch_spec("Loss per batch", "loss")
     assert spec["encoding"]["x"]["title"] and spec["encoding"]["y"]["title"] == "loss" and "data" not in spec
-    assert charts.batch_spec("Loss per batch", "loss") == spec and charts.batch_spec("Loss per batch", "loss") is not spec
+    again = charts.batch_spec("Loss per batch", "loss")
+    assert again == spec and again is not spec
 
 
 def test_runs_folder_that_cannot_be_written_is_said_before_training(tmp_path, monkeypatch):

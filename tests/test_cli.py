@@ -91,7 +91,7 @@ def _drawings(tmp_path, mnist):
     (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     jpg = tmp_path / "digit.jpg"
     Image.fromarray(255 - big).save(jpg)
-    return label, files + [str(jpg), str(tmp_path / "empty.png"), str(tmp_path / "corrupt.png"), str(tmp_path / "missing.png")]
+    return label, files + [str(jpg), *(str(tmp_path / f"{name}.png") for name in ("empty", "corrupt", "missing"))]
 
 
 def test_predict_reads_every_style_and_reports_bad_files(tmp_path, mnist):
@@ -245,7 +245,7 @@ def test_a_second_ctrl_c_quits_without_saving(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
     assert out.strip() == ""  # no JSON result
-    from cnn_core import records, runs
+    from cnn_core import runs
 
     assert runs.scan_runs(tmp_path) == ([], [])  # no run, and nothing half-written that lists as damaged
 
@@ -391,7 +391,8 @@ def test_a_disk_that_fills_up_while_training_gives_one_line_naming_the_folder(tm
         try:
             while not proc.stderr.readline().startswith("data: "):  # the pre-check passed; training starts
                 assert proc.poll() is None, proc.stderr.read()
-            with open(mount / "filler", "wb", buffering=0) as f:  # someone else fills the disk (unbuffered: no flush at close)
+            # Someone else fills the disk (unbuffered: no flush at close).
+            with open(mount / "filler", "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 65536)
@@ -452,7 +453,7 @@ def test_from_transfers_the_conv_blocks_frozen(cli_parent):
     (["--resume", "{run}"], "--resume needs --epochs N"),
     (["--resume", "{run}", "--epochs", "1", "--batch-size", "8"], "only --epochs may be given, not --batch-size"),
     (["--from", "{run}", "--filters", "4"], "filters: a transfer keeps the conv blocks of run"),
-    (["--from", "{run}", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+    (["--from", "{run}", "--dataset", "cifar10"], "dataset: 'cifar10' is not one of mnist, fashion_mnist"),
     (["--freeze", "conv"], "--freeze goes with --from"),
     (["--from", "{damaged}"], "it is damaged"),
     (["--resume", "{old}", "--epochs", "1"], "was saved without its optimizer's state"),

@@ -71,7 +71,8 @@ def test_explain_with_method_and_target_and_a_model_file(images, tmp_path, mnist
     compile_model(model, config)
     model.fit(mnist.x_train[:300, :, :, None] / 255.0, mnist.y_train[:300], epochs=1, verbose=0)
     model.save(tmp_path / "tiny.keras")
-    r = cli("explain", "--model", str(tmp_path / "tiny.keras"), "--method", "gradcam", "--target", "3", images["digit0"])
+    r = cli("explain", "--model", str(tmp_path / "tiny.keras"), "--method", "gradcam", "--target", "3",
+            images["digit0"])
     assert r.returncode == 0, r.stderr
     line = json.loads(r.stdout)
     assert line["target"] == 3 and line["method"] == "gradcam"
@@ -81,7 +82,8 @@ def test_explain_with_method_and_target_and_a_model_file(images, tmp_path, mnist
 def test_gradcam_on_a_model_without_conv_layers_is_one_line_offering_the_gradient(images, tmp_path):
     import keras
 
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
     model.save(tmp_path / "flat.keras")
     r = cli("explain", "--model", str(tmp_path / "flat.keras"), "--method", "gradcam", images["digit0"])
     assert r.returncode == 2 and r.stdout == ""

@@ -10,7 +10,8 @@ def test_presets_are_valid():
 
 def test_seed_preset_is_the_tutorial_network():
     cfg = preset("seed")
-    assert (cfg.filters, cfg.kernel_size, cfg.activation, cfg.pooling, cfg.dense_units) == ((32, 64), 3, "relu", True, 64)
+    network = (cfg.filters, cfg.kernel_size, cfg.activation, cfg.pooling, cfg.dense_units)
+    assert network == ((32, 64), 3, "relu", True, 64)
     assert (cfg.optimizer, cfg.batch_size, cfg.epochs, cfg.validation_split) == ("adam", 64, 5, 0.1)
     assert not cfg.batch_norm and not cfg.augment and cfg.dropout == 0
 

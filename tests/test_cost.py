@@ -32,7 +32,7 @@ def test_layers_and_parameters_match_what_keras_builds(config):
 
     model = build_model(config)
     net = cost.layers(config)
-    built = [(l.name, tuple(l.output.shape[1:]), l.count_params()) for l in model.layers]
+    built = [(layer.name, tuple(layer.output.shape[1:]), layer.count_params()) for layer in model.layers]
     assert [(layer.name, layer.shape, layer.params) for layer in net[1:]] == built  # net[0] is the input
     assert cost.estimate(config).params == model.count_params()
 

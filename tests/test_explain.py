@@ -14,7 +14,7 @@ from cnn_core import explain, inference, stepthrough
 from cnn_core.config import TrainConfig
 from cnn_core.errors import UserError
 from cnn_core.evaluate import confusion_matrix
-from cnn_core.explain import METHODS, ExplainError, Explainer
+from cnn_core.explain import METHODS, Explainer, ExplainError
 from cnn_core.inference import Predictor
 from cnn_core.model import build_model, compile_model
 from cnn_core.stepthrough import SWEEPS, Stepper
@@ -53,7 +53,8 @@ def flat(mnist):
 
 @pytest.fixture(scope="module")
 def no_conv():
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
     return model
 
 
@@ -108,7 +109,8 @@ def test_gradcam_upsampling_puts_the_heat_over_the_ink_better_than_a_plain_resiz
     x = mnist.x_test[:50]
     targets = default.predictor.predict_batch(x).argmax(1)
     aligned = default.heatmaps(x, targets, "gradcam")
-    small = default._compiled("gradcam")(tf.constant(x[..., None] / np.float32(255)), tf.constant(np.eye(10, dtype=np.float32)[targets]))
+    small = default._compiled("gradcam")(tf.constant(x[..., None] / np.float32(255)),
+                                         tf.constant(np.eye(10, dtype=np.float32)[targets]))
     plain = np.maximum(tf.image.resize(small[..., None], [28, 28]).numpy()[..., 0], 0)
     near_ink = np.stack([ndi.binary_dilation(img > 25, iterations=1) for img in x])
 
@@ -125,7 +127,8 @@ def test_contrast_is_the_difference_of_the_two_signed_maps(default, mnist, metho
     eye = np.eye(10, dtype=np.float32)
     a, b = default.signed_maps(image[None], eye[[7]], method)[0], default.signed_maps(image[None], eye[[1]], method)[0]
     np.testing.assert_allclose(c.values, a - b, atol=1e-4 * np.abs(a - b).max())
-    np.testing.assert_allclose(default.contrast(image, 1, 7, method).values, -c.values, atol=1e-4 * np.abs(c.values).max())
+    np.testing.assert_allclose(default.contrast(image, 1, 7, method).values, -c.values,
+                               atol=1e-4 * np.abs(c.values).max())
     assert (c.values > 0).any() and (c.values < 0).any()  # signed
 
 
@@ -166,7 +169,8 @@ def test_bad_method_and_bad_image_are_clear_errors(default, mnist):
 
 def _positions(rng, shape, n=6):
     h, w, c = shape
-    return [(int(rng.integers(c)), int(rng.integers(h)), int(rng.integers(w))) for _ in range(n)] + [(c - 1, h - 1, w - 1)]
+    picked = [(int(rng.integers(c)), int(rng.integers(h)), int(rng.integers(w))) for _ in range(n)]
+    return picked + [(c - 1, h - 1, w - 1)]
 
 
 @pytest.mark.parametrize("which", ["default", "deep", "flat"])
@@ -244,7 +248,7 @@ def test_sweeps_reproduce_the_prediction_at_the_identity(default, deep, mnist):
         normal = predictor.predict_image(image).probabilities
         result = stepthrough.sweeps(predictor, image)
         assert set(result) == set(SWEEPS)
-        for kind, s in result.items():
+        for s in result.values():
             np.testing.assert_array_equal(s.probabilities[s.identity], normal)  # exactly
             np.testing.assert_array_equal(s.images[s.identity], image)
             assert s.probabilities.shape == (len(s.values), 10)
@@ -258,8 +262,9 @@ def test_sweep_transforms_do_what_they_say(mnist):
     cy, cx = ndi.center_of_mass(image)
     assert ndi.center_of_mass(stepthrough.transform(image, "shift_x", 3))[1] == pytest.approx(cx + 3, abs=0.3)
     assert ndi.center_of_mass(stepthrough.transform(image, "shift_y", -3))[0] == pytest.approx(cy - 3, abs=0.3)
-    assert stepthrough.transform(image, "stroke", 1).sum() > image.sum() > stepthrough.transform(image, "stroke", -1).sum()
-    assert stepthrough.transform(image, "scale", 1.5).sum() > image.sum() > stepthrough.transform(image, "scale", 0.5).sum()
+    for kind, more, less in (("stroke", 1, -1), ("scale", 1.5, 0.5)):
+        bigger, smaller = stepthrough.transform(image, kind, more), stepthrough.transform(image, kind, less)
+        assert bigger.sum() > image.sum() > smaller.sum(), kind
     with pytest.raises(ExplainError, match="unknown sweep 'blur'"):
         stepthrough.sweep_values("blur")
     with pytest.raises(ExplainError, match="odd number"):

@@ -103,7 +103,8 @@ def test_frozen_transfer_reads_fashion_mnist_from_3000_images_in_2_epochs(runs_d
     meta = inference.Predictor.load().meta
     mnist = data.load("mnist")
     result = evaluate.evaluate(load_model(inference.DEFAULT_MODEL), mnist.x_test[:100], mnist.y_test[:100])
-    runs.save_run(runs_dir, "default", config=meta.config, model_writer=lambda p: shutil.copy(inference.DEFAULT_MODEL, p),
+    runs.save_run(runs_dir, "default", config=meta.config,
+                  model_writer=lambda p: shutil.copy(inference.DEFAULT_MODEL, p),
                   history={}, evaluation=result, state="finished", epochs_completed=meta.epochs_completed,
                   train_seconds=meta.train_seconds, data_source=meta.data_source, params=meta.params)
     config, origin = grow.transferred(runs.read_info(runs_dir / "default"), "fashion_mnist", runs.FREEZE_CONV,

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hostile
 from cnn_core import evaluate, files, runs
 from cnn_core.config import TrainConfig
 from cnn_core.model import MAX_MODEL_BYTES, build_model, save_for_inference
 from cnn_core.preprocess import ImageFormatError, decode_image
 from cnn_core.runs import RunError
+
+import hostile
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = TrainConfig(filters=(4,), dense_units=0, epochs=1)
@@ -259,7 +260,8 @@ def test_a_fifo_in_a_run_does_not_block_the_listing(make_run, runs_dir, file):
     assert finishes_within(20, lambda: result.append(runs.scan_runs(runs_dir)), release_fifo(fifo))
     found, problems = result[0]
     assert [r.name for r in found] == ["fine"]
-    assert problems == [f"piped: {file} refused: {runs_dir / 'piped' / file} is a named pipe (FIFO), not a regular file"]
+    pipe = runs_dir / "piped" / file
+    assert problems == [f"piped: {file} refused: {pipe} is a named pipe (FIFO), not a regular file"]
 
 
 @pytest.mark.parametrize("file", ["history.json", "predictions.npz"])
@@ -280,7 +282,8 @@ def test_a_huge_sparse_model_is_neither_listed_nor_read(make_run, runs_dir):
     info = runs.read_info(make_run("fine"))
     found, problems = runs.scan_runs(runs_dir)
     assert [r.name for r in found] == ["fine"]
-    assert problems == [f"sparse: model.keras refused: {folder / 'model.keras'} is 201.0 MB, more than the 200.0 MB allowed"]
+    sparse = folder / "model.keras"
+    assert problems == [f"sparse: model.keras refused: {sparse} is 201.0 MB, more than the 200.0 MB allowed"]
     assert runs.model_bytes(info) == model  # the download of a good run
     fake = runs.RunInfo(**{**info.__dict__, "name": "sparse", "path": folder})
     tracemalloc.start()
@@ -304,7 +307,8 @@ def test_run_files_linking_outside_the_runs_folder_are_refused(make_run, runs_di
     shutil.move(folder / "model.keras", outside)
     (folder / "model.keras").symlink_to(outside)
     found, problems = runs.scan_runs(runs_dir)
-    assert found == [] and problems == [f"linked: model.keras links to {outside}, outside the runs folder {runs_dir}: refused"]
+    assert found == []
+    assert problems == [f"linked: model.keras links to {outside}, outside the runs folder {runs_dir}: refused"]
     with pytest.raises(ModelFileError, match="outside the runs folder"):
         Predictor.load(folder)
     info = runs.read_info(make_run("fine"))

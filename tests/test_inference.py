@@ -8,11 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from cnn_core import data, drawings, inference
+from cnn_core import data, inference
 from cnn_core.config import TrainConfig
 from cnn_core.inference import Prediction, Predictor
 from cnn_core.model import ModelFileError, build_model, compile_model
 from cnn_core.preprocess import EmptyCanvasError, canvas_to_mnist
+
+import drawings
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +139,8 @@ def test_run_folder_and_meta(tiny_model_path, tmp_path):
     result = evaluate.evaluate(model, np.zeros((20, 28, 28), np.uint8), np.zeros(20, int))
     run = runs.save_run(tmp_path / "runs", "run1", config=cfg, model_writer=lambda p: shutil.copy(tiny_model_path, p),
                         history={}, evaluation=result, state="finished", epochs_completed=5, train_seconds=12.5,
-                        data_source="here", params=1, origin=runs.Origin(runs.TRANSFERRED, "parent-run", runs.FREEZE_CONV))
+                        data_source="here", params=1,
+                        origin=runs.Origin(runs.TRANSFERRED, "parent-run", runs.FREEZE_CONV))
     p = Predictor.load(run)
     assert p.path == (run / runs.MODEL_FILE).resolve()
     assert isinstance(p.meta, runs.ModelMeta) and p.meta.config == cfg and p.meta.dataset == "fashion_mnist"
@@ -211,4 +214,5 @@ def test_concurrent_predictions_match_sequential_ones(predictor, mnist_digits):
             concurrent = list(pool.map(lambda c: predictor.predict(c).probabilities, canvases))
             np.testing.assert_allclose(np.array(concurrent), np.array(sequential), rtol=1e-5, atol=1e-7)
         batches = list(pool.map(predictor.predict_batch, [mnist_digits.x_test[i:i + 50] for i in range(0, 300, 50)]))
-    np.testing.assert_allclose(np.concatenate(batches), predictor.predict_batch(mnist_digits.x_test[:300]), rtol=1e-4, atol=1e-6)
+    whole = predictor.predict_batch(mnist_digits.x_test[:300])
+    np.testing.assert_allclose(np.concatenate(batches), whole, rtol=1e-4, atol=1e-6)

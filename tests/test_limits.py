@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core import config, executor, limits
 from cnn_core.config import ConfigError
 from cnn_core.errors import UserError
+
 from test_app_train import APP, TINY, start_button
 
 BIG = config.PRESETS["quick"].replace(limit=6000, epochs=20, batch_size=32)

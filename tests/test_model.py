@@ -9,7 +9,7 @@ from cnn_core.model import ModelFileError, build_model, load_model, save_for_inf
 
 def test_seed_preset_is_the_tutorial_network_layer_by_layer():
     model = build_model(preset("seed"))
-    layers = [(type(l).__name__, tuple(l.output.shape[1:]), l.count_params()) for l in model.layers]
+    layers = [(type(layer).__name__, tuple(layer.output.shape[1:]), layer.count_params()) for layer in model.layers]
     assert layers == [
         ("Conv2D", (26, 26, 32), 320),
         ("MaxPooling2D", (13, 13, 32), 0),
@@ -51,7 +51,7 @@ def test_reference_keras_script_has_same_shapes_and_parameters():
 def test_options_change_the_architecture():
     m = build_model(TrainConfig(filters=(8, 16, 32), convs_per_block=2, kernel_size=3, pooling=False,
                                 batch_norm=True, dense_units=0, dropout=0.2, activation="elu"))
-    kinds = [type(l).__name__ for l in m.layers]
+    kinds = [type(layer).__name__ for layer in m.layers]
     assert kinds.count("Conv2D") == 6 and kinds.count("BatchNormalization") == 6
     assert "MaxPooling2D" not in kinds and kinds.count("Dense") == 1 and "Dropout" in kinds
     assert m.outputs[0].shape[1:] == (10,)

@@ -60,7 +60,7 @@ def test_a_single_dot_is_not_a_digit_and_says_why(predictor):
 
 
 def test_a_drawn_digit_passes(predictor, mnist):
-    from cnn_core.drawings import make_drawings
+    from drawings import make_drawings
 
     drawing = make_drawings(mnist.x_test[:1], mnist.y_test[:1], 1, seed=3)[0]  # a canvas-style 7
     prediction = predictor.predict(drawing.rgba)

@@ -5,8 +5,10 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from cnn_core import data, drawings
+from cnn_core import data
 from cnn_core.preprocess import EmptyCanvasError, ImageFormatError, _stroke_width, canvas_to_mnist
+
+import drawings
 
 # A "7": a bar and a long diagonal, in canvas pixels of a 280x280 canvas.
 SEVEN = [(60, 50), (200, 50), (170, 120), (130, 230)]

@@ -133,7 +133,8 @@ def test_invalid_config_is_refused_before_a_thread_starts(runs_dir):
 
 
 def test_augmented_training_runs(runs_dir):
-    snap = training.JobManager(runs_dir=runs_dir).submit(TINY.replace(augment=True, batch_norm=True, dropout=0.2)).wait(120)
+    config = TINY.replace(augment=True, batch_norm=True, dropout=0.2)
+    snap = training.JobManager(runs_dir=runs_dir).submit(config).wait(120)
     assert snap.state == training.FINISHED, snap.error
 
 

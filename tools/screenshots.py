@@ -8,7 +8,8 @@ its own temporary runs folder, Debian's Chromium), then, as one visitor:
   train  a finished small run (6,000 digits, 3 epochs) with its charts and accuracy
   runs   that run in the runs table, its curves and confusion matrix
 
-Usage: .venv/bin/python tools/screenshots.py [--out docs/screenshots] [--pages home,draw,...]
+Usage, from the repository's root (a module, so that the harness imports as tests.e2e.harness):
+  .venv/bin/python -m tools.screenshots [--out docs/screenshots] [--pages home,draw,...]
 """
 
 from __future__ import annotations
@@ -21,11 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-sys.path.insert(0, str(ROOT))
+from tests.e2e import harness as h
 
-import harness as h  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ORDER = ("home", "draw", "model", "train", "runs")  # Draw and Model before Train: the default model
 RUN = dict(filters="16, 32", limit=6000, epochs=3, batch_size=64)

@@ -301,10 +301,12 @@ def dataframe_rows(frame: Locator, max_steps: int = 20) -> list[dict[str, str]]:
     collect = """root => {
         const t = root.querySelector('table[role=grid]');
         const heads = {}; const rows = {};
-        for (const th of t.querySelectorAll('th[role=columnheader]')) heads[th.getAttribute('aria-colindex')] = th.textContent.trim();
+        for (const th of t.querySelectorAll('th[role=columnheader]'))
+            heads[th.getAttribute('aria-colindex')] = th.textContent.trim();
         for (const tr of t.querySelectorAll('tbody tr[role=row]')) {
             const r = rows[tr.getAttribute('aria-rowindex')] = {};
-            for (const td of tr.querySelectorAll('td[role=gridcell]')) r[td.getAttribute('aria-colindex')] = td.textContent.trim();
+            for (const td of tr.querySelectorAll('td[role=gridcell]'))
+                r[td.getAttribute('aria-colindex')] = td.textContent.trim();
         }
         const sc = root.querySelector('.dvn-scroller');
         return {heads, rows, left: sc ? sc.scrollLeft : 0, max: sc ? sc.scrollWidth - sc.clientWidth : 0};
@@ -320,7 +322,8 @@ def dataframe_rows(frame: Locator, max_steps: int = 20) -> list[dict[str, str]]:
             rows.setdefault(idx, {}).update(cells)
         if got["left"] >= got["max"]:
             break
-        frame.evaluate("root => { const sc = root.querySelector('.dvn-scroller'); sc.scrollLeft += sc.clientWidth * 0.8; }")
+        frame.evaluate("root => { const sc = root.querySelector('.dvn-scroller'); "
+                       "sc.scrollLeft += sc.clientWidth * 0.8; }")
     return [{heads.get(c, c): v for c, v in sorted(cells.items(), key=lambda kv: int(kv[0]))}
             for _, cells in sorted(rows.items(), key=lambda kv: int(kv[0]))]
 
@@ -345,7 +348,8 @@ def wait_for_pictures(page: Page, timeout: int = RUN_TIMEOUT) -> None:
     """Every <img> loaded and every Vega chart drawn (before a screenshot)."""
     page.wait_for_function(
         """() => [...document.images].every(i => i.complete)
-                && [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].every(c => c.querySelector('svg, canvas'))""",
+                && [...document.querySelectorAll('[data-testid=stVegaLiteChart]')]
+                   .every(c => c.querySelector('svg, canvas'))""",
         timeout=timeout)
 
 

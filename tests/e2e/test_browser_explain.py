@@ -66,7 +66,7 @@ def test_heatmap_of_a_drawn_digit_then_another_class(page):
 
 @pytest.mark.browser
 def test_click_a_feature_map_pixel_to_see_its_arithmetic(page, mnist):
-    from cnn_core import inspect
+    from cnn_core import introspect
     from cnn_core.model import load_model
 
     h.goto_page(page, "Model")
@@ -83,7 +83,7 @@ def test_click_a_feature_map_pixel_to_see_its_arithmetic(page, mnist):
     expect(page.get_by_text("Products (patch × kernel)")).to_be_visible()
     expect(page.get_by_text("Keras' own output at this position")).to_be_visible()
     # The value shown is the layer's Keras output for test digit #0, worked out here on its own.
-    keras = inspect.feature_maps(load_model(h.ROOT / "models" / "default.keras"),
+    keras = introspect.feature_maps(load_model(h.ROOT / "models" / "default.keras"),
                                  mnist.x_test[0].astype(np.float32) / 255.0)["conv1"][row, col, 0]
     assert abs(float(h.metric(page, "Output pixel").inner_text()) - keras) < 1e-4
     h.expect_no_errors(page)

@@ -5,10 +5,11 @@ Its own server (CNN_RAY_ADDRESS set), beside the session's shared one.
 
 from __future__ import annotations
 
-import harness as h
 import pytest
 
 from cnn_core import ray_executor, runs
+
+import harness as h
 
 pytestmark = pytest.mark.browser
 

@@ -12,11 +12,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import harness as h
 import pytest
 from playwright.sync_api import expect
 
 from cnn_core import runs
+
+import harness as h
 
 pytestmark = pytest.mark.browser
 LONG = {"filters": "8", "limit": 20000, "epochs": 30, "batch_size": 32}

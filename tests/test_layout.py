@@ -1,0 +1,61 @@
+"""Guards for where things live: facts and modules that could drift as the house grows."""
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_no_module_of_ours_shadows_the_standard_library():
+    """`cnn_core/inspect.py` once did: inside the package, `import inspect` meant ours, not Python's."""
+    ours = {p.stem for folder in ("cnn_core", "cnn_lab_ui") for p in (ROOT / folder).glob("*.py")}
+    assert not ours & set(sys.stdlib_module_names), sorted(ours & set(sys.stdlib_module_names))
+
+
+# --- session state: cnn_lab_ui/state.py is the one home of every non-widget key -------------------
+
+UI_FILES = sorted((ROOT / "pages").glob("*.py")) + sorted((ROOT / "cnn_lab_ui").glob("*.py")) + [ROOT / "app.py"]
+_LITERAL_KEY = re.compile(
+    r"""session_state\s*(?:\[|\.get\(|\.pop\(|\.setdefault\()\s*(["'])(?P<a>[^"']+)\1"""  # st.session_state["x"]
+    r"""|(["'])(?P<b>[^"']+)\3\s+(?:not\s+)?in\s+(?:st\.)?session_state"""  # "x" in st.session_state
+    r"""|session_state\.(?!get\b|pop\b|setdefault\b|keys\b|items\b|values\b|update\b|clear\b)(?P<c>\w+)"""  # .x
+)
+_WIDGET_KEY = re.compile(r"""\bkey=(["'])([^"']+)\1""")
+
+
+def _slots():
+    from cnn_lab_ui import state
+
+    return [v for v in vars(state).values() if isinstance(v, state.Slot)]
+
+
+def _widget_keys() -> set[str]:
+    from cnn_lab_ui import drawing
+
+    keys = {m.group(2) for f in UI_FILES for m in _WIDGET_KEY.finditer(f.read_text())}
+    return keys | {drawing.CANVAS_KEY}
+
+
+def test_state_lists_every_session_key_it_holds():
+    from cnn_lab_ui import state
+
+    slots = _slots()
+    assert len({s.key for s in slots}) == len(slots), "two slots share a key"
+    for slot in slots:
+        assert f"\n  {slot.key} " in state.__doc__, f"{slot.key} is missing from cnn_lab_ui/state.py's docstring"
+    assert not {s.key for s in slots} & _widget_keys(), "a widget uses a slot's key"
+
+
+def test_pages_and_ui_modules_use_only_widget_keys_raw():
+    """Any other session key is read and written through state.py's Slots (state.LAST_DRAWING.get(), ...)."""
+    widgets = _widget_keys()
+    raw = []
+    for f in UI_FILES:
+        if f.name == "state.py" and f.parent.name == "cnn_lab_ui":
+            continue
+        for m in _LITERAL_KEY.finditer(f.read_text()):
+            key = m.group("a") or m.group("b") or m.group("c")
+            if key not in widgets and not key.startswith("train_"):  # train_<field>: the form's widgets
+                raw.append(f"{f.relative_to(ROOT)}: {key}")
+    assert not raw, f"raw non-widget session keys outside cnn_lab_ui/state.py: {raw}"
