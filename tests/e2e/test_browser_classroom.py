@@ -3,11 +3,12 @@ their runs by name, best first. Its own server and runs folder (runs trained her
 
 from __future__ import annotations
 
-import harness as h
 import pytest
 from playwright.sync_api import expect
 
 from cnn_core import config, learners, runs, training
+
+import harness as h
 
 pytestmark = pytest.mark.browser
 TINY = config.PRESETS["quick"].replace(limit=300, batch_size=32)
