@@ -1,0 +1,129 @@
+"""A stronger default model for drawings: the candidate recipe for models/default.keras (issue 10 item 5).
+
+Not yet what `make default-model` ships. Trained once (2026-11-30, 12 epochs, on 2 cores shared with
+other work): 99.60% on the MNIST test set and 98.90% on bench/robustness.py's 2,000 redrawn digits
+(the shipped model: 98.99% and 97.40%), 198k parameters, a 0.86 MB file. What holds it back: its
+forward pass takes ~2.4 ms against the shipped model's ~1.4 ms (two convs per block), which breaks
+the 2 ms prediction target, and tests pin the shipped model's architecture (layer names, sizes).
+Next: the same recipe on a lighter network (e.g. 24-48 filters, one conv per block with batch norm).
+
+The recipe:
+  - the network of the `strong` preset (two 3x3 convs per block, batch norm, dense 128, dropout 0.3);
+  - all 60,000 training digits (no validation split: the test set is only for the final figure);
+  - the app's augmentation (shifts, rotations, zoom) plus stroke width: a quarter of the digits
+    a pixel thinner (grey erosion), a quarter a pixel thicker (grey dilation). Preprocessing
+    already brings a drawing's strokes into MNIST's range of widths; this teaches the model the
+    whole range (thin pens and broad brushes were the shipped model's weakest drawings: 96.6%
+    and 95.4%; this one reads them at 98.5% and 98.1%);
+  - Adam at 0.002 with cosine decay, batch 128, 12 epochs.
+
+    CNN_DATA_DIR=../shared/data python tools/default_model.py [--epochs 12] [--out FILE.keras]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from cnn_core import config as config_mod  # noqa: E402
+from cnn_core import data, files  # noqa: E402
+from cnn_core import model as model_mod  # noqa: E402
+from cnn_core.cli import _import_tensorflow_quietly  # noqa: E402
+
+RECIPE = config_mod.PRESETS["strong"].replace(epochs=12, validation_split=0.0, augment=True)
+
+
+def stroke_width(tf, seed: int):
+    """Per digit: a pixel thinner (2x2 grey erosion), as drawn, or a pixel thicker (2x2 grey dilation)."""
+    generator = tf.random.Generator.from_seed(seed)
+
+    def apply(images):
+        thicker = tf.nn.max_pool2d(images, 2, 1, "SAME")
+        thinner = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+        u = generator.uniform([tf.shape(images)[0], 1, 1, 1])
+        return tf.where(u < 0.25, thinner, tf.where(u > 0.75, thicker, images))
+
+    return apply
+
+
+def train(config, ds):
+    import keras
+    import tensorflow as tf
+
+    s = config.seed
+    geometry = keras.Sequential([  # the app's own augmentation (cnn_core.training)
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=s),
+        keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=s + 1),
+        keras.layers.RandomZoom(0.1, fill_mode="constant", seed=s + 2),
+    ])
+    geometry.build((None, 28, 28, 1))
+    width = stroke_width(tf, s)
+
+    def prepare(x, y):
+        x = tf.cast(x, tf.float32) / 255.0
+        return geometry(width(x), training=True), y
+
+    x, y = ds.x_train[..., None], ds.y_train
+    batches = -(-len(x) // config.batch_size)
+    train_set = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=s).batch(config.batch_size)
+                 .map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+    model = model_mod.build_model(config)
+    model_mod.compile_model(model, config, steps_per_epoch=batches)
+    model.fit(train_set, epochs=config.epochs, verbose=2)
+    return model
+
+
+def export(model, config, ds, train_seconds: float, out: Path, command: str) -> dict:
+    """Save the model for inference and its default.json beside it, each atomically."""
+    from cnn_core.inference import Predictor
+
+    probabilities = Predictor(model).predict_batch(ds.x_test)  # the app's own forward pass
+    accuracy = float((probabilities.argmax(1) == ds.y_test).mean())
+    loss = float(-np.log(np.maximum(probabilities[np.arange(len(ds.y_test)), ds.y_test], 1e-7)).mean())
+    folder = Path(tempfile.mkdtemp(prefix=".default-model-", dir=out.parent))  # Keras wants a .keras name
+    try:
+        model_mod.save_for_inference(model, config, folder / out.name)
+        os.replace(folder / out.name, out)
+        files.fsync_dir(out.parent)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    meta = {
+        "test_accuracy": round(float(accuracy), 4), "test_loss": float(loss), "epochs_completed": config.epochs,
+        "train_seconds": round(train_seconds, 2), "data_source": ds.source, "params": int(model.count_params()),
+        "config": config.to_dict(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+    }
+    files.write_json(out.with_suffix(".json"), meta)
+    return meta
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=RECIPE.epochs)
+    parser.add_argument("--out", default="/tmp/cnn-lab-default-candidate.keras")
+    args = parser.parse_args()
+    config = RECIPE.replace(epochs=args.epochs).validate()
+    _import_tensorflow_quietly()
+    ds = data.load("mnist")
+    print(f"data: {ds.source}", file=sys.stderr)
+    started = time.monotonic()
+    model = train(config, ds)
+    meta = export(model, config, ds, time.monotonic() - started, Path(args.out),
+                  f"python tools/default_model.py --epochs {args.epochs}")
+    print(f"test accuracy {meta['test_accuracy']:.2%}, {meta['params']:,} parameters -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
