@@ -157,25 +157,15 @@ class _Worker:
                 return False
 
 
-class WorkerPool:
-    """A few warm worker processes and the FIFO queue of jobs waiting for one."""
+class JobQueue:
+    """What every pool of workers shares: the FIFO queue of jobs waiting for a worker, its
+    positions, Stop, and the start of closing. A pool says which worker runs a job (`_running`)
+    and how to ask it to stop (`_ask_stop`)."""
 
-    def __init__(self, workers: int | None = None):
-        self.size = workers or training.default_max_jobs()
-        self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs TensorFlow threads
+    def __init__(self):
         self._lock = threading.Lock()
         self._queue: deque[ProcessJob] = deque()
-        self._workers: list[_Worker] = []
-        self._start_failures = 0
         self._closing = False  # close() began: no new jobs, no new workers
-        self._closed = False  # close() ended: the pump stops
-        for _ in range(self.size):
-            self._workers.append(_Worker(self._ctx))
-        self._pump = threading.Thread(target=self._run, name="cnn-lab-pool", daemon=True)
-        self._pump.start()
-        atexit.register(self.close)
-
-    # --- called from the pages' threads ---------------------------------------------------
 
     def enqueue(self, job: ProcessJob) -> None:
         with self._lock:
@@ -193,12 +183,58 @@ class WorkerPool:
                 job.progress.update(state=STOPPED, error=NOT_STARTED)
                 job._finish()
                 return
-            worker = next((w for w in self._workers if w.job is job), None)
+            worker = self._running(job)
         if worker is not None and not job.done:
             with job.progress._lock:
                 if job.progress.state in (RUNNING, QUEUED):
                     job.progress.state = STOPPING
-            worker.send(("stop", job.id))
+            self._ask_stop(worker, job)
+
+    def _running(self, job: ProcessJob):
+        raise NotImplementedError
+
+    def _ask_stop(self, worker, job: ProcessJob) -> None:
+        raise NotImplementedError
+
+    def _begin_closing(self) -> bool:
+        """Once: no new jobs; the queued ones stop at once. False when closing had begun already."""
+        with self._lock:
+            if self._closing:
+                return False
+            self._closing = True
+            queued = list(self._queue)
+            self._queue.clear()
+        for job in queued:
+            job.progress.update(state=STOPPED, error=NOT_STARTED)
+            job._finish()
+        return True
+
+    def _renumber(self) -> None:
+        for i, job in enumerate(self._queue, start=1):
+            job.progress.update(queue_position=i)
+
+
+class WorkerPool(JobQueue):
+    """A few warm worker processes and the FIFO queue of jobs waiting for one."""
+
+    def __init__(self, workers: int | None = None):
+        self.size = workers or training.default_max_jobs()
+        super().__init__()
+        self._ctx = multiprocessing.get_context("spawn")  # never fork a process that runs TensorFlow threads
+        self._workers: list[_Worker] = []
+        self._start_failures = 0
+        self._closed = False  # close() ended: the pump stops
+        for _ in range(self.size):
+            self._workers.append(_Worker(self._ctx))
+        self._pump = threading.Thread(target=self._run, name="cnn-lab-pool", daemon=True)
+        self._pump.start()
+        atexit.register(self.close)
+
+    def _running(self, job: ProcessJob) -> _Worker | None:
+        return next((w for w in self._workers if w.job is job), None)
+
+    def _ask_stop(self, worker: _Worker, job: ProcessJob) -> None:
+        worker.send(("stop", job.id))
 
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process.pid]
@@ -210,16 +246,10 @@ class WorkerPool:
         blocks on its next progress message and never gets to save and exit. One still there at
         the deadline is killed (SIGTERM would only ask again for what "exit" asked).
         """
+        if not self._begin_closing():
+            return
         with self._lock:
-            if self._closing:
-                return
-            self._closing = True
             workers = list(self._workers)
-            queued = list(self._queue)
-            self._queue.clear()
-        for job in queued:
-            job.progress.update(state=STOPPED, error=NOT_STARTED)
-            job._finish()
         for w in workers:
             w.send(("exit",))  # a busy worker stops its job, saves it, then exits
         deadline = time.monotonic() + timeout
@@ -327,9 +357,6 @@ class WorkerPool:
                     worker.job = None
                     job._fail("the training process could not be reached; start the training again")
 
-    def _renumber(self) -> None:
-        for i, job in enumerate(self._queue, start=1):
-            job.progress.update(queue_position=i)
 
 
 def _describe_exit(code: int | None) -> str:

@@ -30,15 +30,14 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 from . import runs as runs_mod
 from . import training
 from .errors import UserError
-from .executor import FIELDS, SEND_EVERY, JobSpec, LocalExecutor, ProcessJob
+from .executor import FIELDS, SEND_EVERY, JobQueue, JobSpec, LocalExecutor, ProcessJob
 from .files import fsync_dir, write_json
-from .training import LOADING, NOT_STARTED, QUEUED, RUNNING, STOPPED, STOPPING
+from .training import LOADING, RUNNING
 
 log = logging.getLogger(__name__)
 ADDRESS_ENV = "CNN_RAY_ADDRESS"
@@ -130,7 +129,7 @@ class _Slot:
         self.job: ProcessJob | None = None
 
 
-class RayPool:
+class RayPool(JobQueue):
     """Warm actors and the FIFO queue of jobs waiting for one: the local WorkerPool's interface."""
 
     def __init__(self, address: str, workers: int | None = None):
@@ -142,54 +141,27 @@ class RayPool:
         cap = workers or (training.default_max_jobs() if os.environ.get("CNN_MAX_JOBS") else cpus)
         self.size = max(1, min(cap, cpus))
         self._actor_class = self._ray.remote(num_cpus=1, max_restarts=0)(Trainer)
-        self._lock = threading.Lock()
-        self._queue: deque[ProcessJob] = deque()
+        super().__init__()
         self._slots = [_Slot(self._actor_class) for _ in range(self.size)]
-        self._closing = False
         self._pump = threading.Thread(target=self._run, name="cnn-lab-ray-pool", daemon=True)
         self._pump.start()
         atexit.register(self.close)  # the server stops: running jobs are saved as stopped runs, as locally
 
-    # --- called from the pages' threads (same as WorkerPool) -----------------------------------
+    def _running(self, job: ProcessJob) -> _Slot | None:
+        return next((s for s in self._slots if s.job is job), None)
 
-    def enqueue(self, job: ProcessJob) -> None:
-        with self._lock:
-            if not self._closing:
-                self._queue.append(job)
-                self._renumber()
-                return
-        job._fail("the server is stopping; start the training again once it is back")
-
-    def stop(self, job: ProcessJob) -> None:
-        with self._lock:
-            if job in self._queue:
-                self._queue.remove(job)
-                self._renumber()
-                job.progress.update(state=STOPPED, error=NOT_STARTED)
-                job._finish()
-                return
-            slot = next((s for s in self._slots if s.job is job), None)
-        if slot is not None and not job.done:
-            with job.progress._lock:
-                if job.progress.state in (RUNNING, QUEUED):
-                    job.progress.state = STOPPING
-            slot.actor.stop.remote()
+    def _ask_stop(self, slot: _Slot, job: ProcessJob) -> None:
+        slot.actor.stop.remote()
 
     def worker_pids(self) -> list[int]:
         return [s.where["worker_pid"] for s in self._slots if s.where]
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop every job (each is saved as a stopped run), bring the runs home, end the actors."""
+        if not self._begin_closing():
+            return
         with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            queued = list(self._queue)
-            self._queue.clear()
             busy = [s for s in self._slots if s.job is not None]
-        for job in queued:
-            job.progress.update(state=STOPPED, error=NOT_STARTED)
-            job._finish()
         for s in busy:
             s.actor.stop.remote()
         deadline = time.monotonic() + timeout
@@ -280,9 +252,6 @@ class RayPool:
                 job.progress.update(state=RUNNING, phase=LOADING, queue_position=0, started=time.monotonic())
                 slot.actor.start.remote(job.spec, pack_parent(job.spec))
 
-    def _renumber(self) -> None:
-        for i, job in enumerate(self._queue, start=1):
-            job.progress.update(queue_position=i)
 
 
 def pack_parent(spec: JobSpec) -> bytes | None:
