@@ -212,13 +212,17 @@ class RayPool(JobQueue):
     def _bring_home(self, slot: _Slot, job: ProcessJob, final: dict) -> None:
         try:
             archive = self._ray.get(slot.actor.take_run.remote(), timeout=300)
-            if archive is not None:
-                unpack_run(archive, Path(job.spec.runs_dir), final["run_name"], slot.where)
-        except Exception as e:
+        except Exception as e:  # the worker died between its last batch and sending the run
             self._lost(slot, e)
             return
-        job._apply(final)  # finished / stopped / failed, with its run in the app's runs folder
         slot.job = None
+        if archive is not None:
+            try:
+                unpack_run(archive, Path(job.spec.runs_dir), final["run_name"], slot.where)
+            except (OSError, UserError, tarfile.TarError) as e:  # a full disk here, a damaged archive
+                job._fail(f"the run trained on the cluster could not be saved here: {e}")
+                return
+        job._apply(final)  # finished / stopped / failed, with its run in the app's runs folder
 
     def _lost(self, slot: _Slot, error: Exception) -> None:
         job = slot.job
