@@ -25,7 +25,7 @@ LABELS = {
     "convs_per_block": "Convolutions per block",
     "kernel_size": "Kernel size (n × n)",
     "activation": "Activation",
-    "pooling": "2×2 max-pooling after each block",
+    "pooling": "2×2 max-pooling",  # short: its help (after each block) needs room in the column
     "batch_norm": "Batch normalisation",
     "dense_units": "Dense units (0 = none)",
     "dropout": "Dropout",
