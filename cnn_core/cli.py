@@ -254,10 +254,10 @@ def cmd_train(args) -> int:
 
     print(f"data: {ds.source}", file=sys.stderr)  # training starts now: Ctrl-C from here stops it
 
-    address = args.ray or os.environ.get("CNN_RAY_ADDRESS") or None
-    if address:  # the fit runs on a Ray cluster; the run comes back into runs_dir
-        from .ray_executor import RayExecutor
+    from .ray_executor import RayExecutor, address_from_env  # Ray itself is imported only to connect
 
+    address = args.ray or address_from_env()
+    if address:  # the fit runs on a Ray cluster; the run comes back into runs_dir
         manager = RayExecutor(address, runs_dir=runs_dir)
     else:
         manager = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir)

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from cnn_core import config, learners, runs, training
+from cnn_lab_ui.state import OWNER_COOKIE
 
 import harness as h
 
@@ -17,7 +18,7 @@ ANN, BOB = "aaaa0001", "bbbb0002"  # owner ids, as the app's cookie keeps them
 
 def learner_page(browser, server, owner: str):
     context = browser.new_context(viewport=h.VIEWPORT, device_scale_factor=1)
-    context.add_cookies([{"name": "cnn_lab_learner", "value": owner, "url": server.url}])
+    context.add_cookies([{"name": OWNER_COOKIE, "value": owner, "url": server.url}])
     context.set_default_timeout(h.RUN_TIMEOUT)
     page = context.new_page()
     page.goto(server.url, wait_until="domcontentloaded", timeout=h.APP_TIMEOUT)
