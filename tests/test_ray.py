@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import config, grow, runs
+from cnn_core import config, grow, records, runs
 
 if importlib.util.find_spec("ray") is None:
     pytest.skip("Ray is not installed", allow_module_level=True)
@@ -53,14 +53,18 @@ def test_two_jobs_train_on_the_cluster_and_come_home(executor, runs_dir):
     info = runs.read_info(child.run_dir)
     assert info.origin == origin and info.epochs_completed == TINY.epochs + 1
     assert not [p for p in Path(runs_dir).iterdir() if p.name.startswith(runs.TMP_PREFIX)]
+    assert not list(records.folder(runs_dir).glob("*.json"))  # runs home: their records are gone
 
 
-def test_progress_arrives_while_it_trains_and_stop_keeps_a_stopped_run(executor):
+def test_progress_arrives_while_it_trains_and_stop_keeps_a_stopped_run(executor, runs_dir):
     job = executor.submit(LONG)
     deadline = time.monotonic() + 300
     while len(job.snapshot().batch_loss) < 3:
         assert time.monotonic() < deadline and not job.done, job.snapshot().error
         time.sleep(0.1)
+    # Its record is in the app's runs folder (not only on the node): a crash of the app leaves a trace.
+    record = json.loads((records.folder(runs_dir) / f"{job.id}.json").read_text())
+    assert record["state"] == records.RUNNING and record["pid"] == os.getpid()
     job.request_stop()
     snap = job.wait(300)
     assert snap.state == "stopped" and snap.run_name, snap.error
@@ -78,6 +82,9 @@ def test_a_killed_worker_fails_its_job_and_the_other_finishes(executor, runs_dir
     snap = doomed.wait(120)
     assert snap.state == "failed" and "Ray worker" in snap.error and "Start the training again" in snap.error
     assert other.wait(300).state == "finished"
+    # The Runs page lists the failed job (its record, in the app's folder) with the same message.
+    (record,) = records.list_records(runs_dir)
+    assert record.job_id == doomed.id and record.state == records.FAILED and record.error == snap.error
     assert [p.name for p in Path(runs_dir).iterdir() if not p.name.startswith(".")] == [other.run_dir.name]
     again = executor.submit(TINY)  # the learner starts again: a new worker takes it
     assert again.wait(300).state == "finished"
