@@ -37,7 +37,7 @@ from pathlib import Path
 from . import records, training
 from . import runs as runs_mod
 from .errors import UserError
-from .executor import FIELDS, SEND_EVERY, JobQueue, JobSpec, LocalExecutor, ProcessJob
+from .executor import SEND_EVERY, JobQueue, JobSpec, LocalExecutor, ProcessJob, progress_delta
 from .files import fsync_dir, write_json
 from .training import LOADING, RUNNING
 
@@ -86,12 +86,9 @@ class Trainer:
         self.sent = 0
 
     def poll(self) -> dict:
-        snap = self.job.snapshot()
-        delta = {name: getattr(snap, name) for name in FIELDS}
-        delta.update(batch_loss=snap.batch_loss[self.sent:], batch_accuracy=snap.batch_accuracy[self.sent:],
-                     epoch_history=snap.epoch_history, elapsed=snap.elapsed, done=self.job.done)
-        self.sent = len(snap.batch_loss)
-        return delta
+        done = self.job.done  # read first: a job that ends meanwhile is sent once more, complete
+        delta, self.sent = progress_delta(self.job.snapshot(), self.sent)
+        return {**delta, "done": done}
 
     def stop(self) -> None:
         if self.job is not None:
