@@ -230,8 +230,7 @@ def test_a_report_is_read_only_for_taught_runs_and_checked(taught, tmp_path):
 
 def test_stop_ends_a_teach_job_after_the_current_batch_and_keeps_a_stopped_run(small_data, tmp_path, mnist,
                                                                                monkeypatch):
-    for name, value in {**SHORT, "EPOCHS": 20}.items():
-        monkeypatch.setattr(teach, name, value)
+    monkeypatch.setattr(teach, "EPOCHS", 20)  # and REPLAY (4,000) more than the 2,500 digits there are
     drawings = TeachSet(mnist.x_train[:10], np.array([1] * 5 + [7] * 5), tuple(f"d{i}" for i in range(10)))
     job = training.JobManager(max_jobs=1, runs_dir=tmp_path / "runs", data_dir=small_data).submit_teach(
         teach.DEFAULT_MODEL, drawings)
@@ -241,7 +240,7 @@ def test_stop_ends_a_teach_job_after_the_current_batch_and_keeps_a_stopped_run(s
     snap = job.wait(300)
     assert snap.state == training.STOPPED and snap.epoch < 20, snap.error
     info = runs.read_info(job.run_dir)
-    assert info.state == "stopped" and info.origin.kind == TAUGHT
+    assert info.state == "stopped" and info.origin.kind == TAUGHT and info.config.limit == 2500
     assert len(teach.read_report(info).drawings) == 10
 
 
