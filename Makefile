@@ -49,7 +49,7 @@ lint: $(VENV)/.stamp-dev
 # Lint first: a style slip fails in a second, before the suite's minutes.
 test: $(VENV)/.stamp-dev browser fashion-data
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: $(VENV)/.stamp-dev
 	$(PY) -m pytest -q -m "not browser"

@@ -180,14 +180,21 @@ def shorten(text: str, keep: int = 80) -> str:
     return text if len(text) <= keep else text[:keep] + "…"
 
 
+# A run keeps its optimizer's state (training_state.npz) so it can be continued: per weight, Adam
+# keeps two moments, SGD with momentum and RMSprop one number each.
+OPTIMIZER_SLOTS = {"adam": 2, "sgd": 1, "rmsprop": 1}
+
+
 def run_bytes(config: TrainConfig, n_train: int | None = None) -> int:
-    """Expected size of a saved run: the model's float32 weights, the test-set predictions and the history."""
+    """Expected size of a saved run: the model's float32 weights and its optimizer's state, the
+    test-set predictions and the history."""
     n = min(config.limit or MAX_TRAIN_DIGITS, n_train or MAX_TRAIN_DIGITS)
     n_fit = max(1, n - int(n * config.validation_split))
     batches = config.epochs * -(-n_fit // config.batch_size)
     predictions = MAX_TEST_DIGITS * NUM_CLASSES * 2  # float16
     weights = estimate(config).params * BYTES_PER_NUMBER
-    return weights + predictions + batches * HISTORY_BYTES_PER_BATCH + RUN_FILES_MARGIN
+    state = weights * OPTIMIZER_SLOTS[config.optimizer]
+    return weights + state + predictions + batches * HISTORY_BYTES_PER_BATCH + RUN_FILES_MARGIN
 
 
 def free_bytes(folder: str | os.PathLike) -> tuple[Path, int]:

@@ -471,6 +471,16 @@ def _worker_main(conn: Connection) -> None:
             gc.collect()
 
 
+def progress_delta(snap: Snapshot, sent: int) -> tuple[dict, int]:
+    """What a worker sends the server about its job: the scalar fields, the per-batch values after the
+    first `sent` (increments: a long run's series never travel twice), the epoch curves. Returns the
+    message and the new count sent. Read by ProcessJob._apply; the Ray actor sends the same."""
+    delta = {name: getattr(snap, name) for name in FIELDS}
+    delta.update(batch_loss=snap.batch_loss[sent:], batch_accuracy=snap.batch_accuracy[sent:],
+                 epoch_history=snap.epoch_history, elapsed=snap.elapsed)
+    return delta, len(snap.batch_loss)
+
+
 def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stopping: threading.Event) -> None:
     manager.runs_dir, manager.data_dir = spec.runs_dir, spec.data_dir
     try:
@@ -499,11 +509,7 @@ def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stop
                 conn.send(("leaving",))  # before the job's end, so the server sends this worker no new job
             except (OSError, EOFError, ValueError):
                 server_gone = True
-        snap = job.snapshot()
-        delta = {name: getattr(snap, name) for name in FIELDS}
-        delta.update(batch_loss=snap.batch_loss[sent:], batch_accuracy=snap.batch_accuracy[sent:],
-                     epoch_history=snap.epoch_history, elapsed=snap.elapsed)
-        sent = len(snap.batch_loss)
+        delta, sent = progress_delta(job.snapshot(), sent)
         if not server_gone:
             try:
                 conn.send(("progress", job.id, delta))

@@ -11,6 +11,8 @@ request_stop, wait, run_dir), so the pages and the CLI do not know which one the
 - A job's run is saved on the actor's node, in a temporary folder, then sent back as one tar
   archive that the app unpacks into its own runs folder (hidden, then renamed into place):
   the app and the nodes share no filesystem. The run records which node and process trained it.
+- The job's record (records.py: what a crash of the app leaves on the Runs page) is written here,
+  in the app's runs folder, from the progress the pump receives; the actor's own stays on its node.
 - The data is the worker's own (its CNN_DATA_DIR, Keras cache or the offline sample).
 - An actor that dies (killed, out of memory, its node gone) fails its job with a message
   and is replaced; a cluster that cannot be reached is a UserError before anything starts.
@@ -32,10 +34,10 @@ import threading
 import time
 from pathlib import Path
 
+from . import records, training
 from . import runs as runs_mod
-from . import training
 from .errors import UserError
-from .executor import FIELDS, SEND_EVERY, JobQueue, JobSpec, LocalExecutor, ProcessJob
+from .executor import SEND_EVERY, JobQueue, JobSpec, LocalExecutor, ProcessJob, progress_delta
 from .files import fsync_dir, write_json
 from .training import LOADING, RUNNING
 
@@ -84,12 +86,9 @@ class Trainer:
         self.sent = 0
 
     def poll(self) -> dict:
-        snap = self.job.snapshot()
-        delta = {name: getattr(snap, name) for name in FIELDS}
-        delta.update(batch_loss=snap.batch_loss[self.sent:], batch_accuracy=snap.batch_accuracy[self.sent:],
-                     epoch_history=snap.epoch_history, elapsed=snap.elapsed, done=self.job.done)
-        self.sent = len(snap.batch_loss)
-        return delta
+        done = self.job.done  # read first: a job that ends meanwhile is sent once more, complete
+        delta, self.sent = progress_delta(self.job.snapshot(), self.sent)
+        return {**delta, "done": done}
 
     def stop(self) -> None:
         if self.job is not None:
@@ -142,6 +141,7 @@ class RayPool(JobQueue):
         self.size = max(1, min(cap, cpus))
         self._actor_class = self._ray.remote(num_cpus=1, max_restarts=0)(Trainer)
         super().__init__()
+        self._records: dict[str, records.Recorder] = {}  # job id -> its record in the app's runs folder
         self._slots = [_Slot(self._actor_class) for _ in range(self.size)]
         self._pump = threading.Thread(target=self._run, name="cnn-lab-ray-pool", daemon=True)
         self._pump.start()
@@ -207,6 +207,9 @@ class RayPool(JobQueue):
             job._apply(delta)  # the final state only once the run is home
             if done:
                 self._bring_home(slot, job, final)
+                self._end_record(job)
+            elif self._records[job.id].due():
+                self._records[job.id].write(job.snapshot())
         self._dispatch()
 
     def _bring_home(self, slot: _Slot, job: ProcessJob, final: dict) -> None:
@@ -232,6 +235,8 @@ class RayPool(JobQueue):
         log.error("Ray worker %s lost during job %s: %s", slot.where, job.id if job else None, error)
         if job is not None and not job.done:
             job._fail(message)
+        if job is not None:
+            self._end_record(job)
         self._replace(slot, job)
 
     def _replace(self, slot: _Slot, job: ProcessJob | None) -> None:
@@ -254,8 +259,21 @@ class RayPool(JobQueue):
                 self._renumber()
                 slot.job, job.worker_pid = job, slot.where["worker_pid"]
                 job.progress.update(state=RUNNING, phase=LOADING, queue_position=0, started=time.monotonic())
+                recorder = records.Recorder(job.spec.runs_dir, job.id, job.spec.config, job.spec.owner)
+                recorder.write(job.snapshot())
+                self._records[job.id] = recorder
                 slot.actor.start.remote(job.spec, pack_parent(job.spec))
 
+    def _end_record(self, job: ProcessJob) -> None:
+        """A job that ended: its record goes when its run came home, and stays, marked failed, when not."""
+        recorder = self._records.pop(job.id, None)
+        if recorder is None:
+            return
+        snap = job.snapshot()
+        if snap.state == training.FAILED:
+            recorder.write(snap, records.FAILED, snap.error)
+        else:
+            recorder.remove()
 
 
 def pack_parent(spec: JobSpec) -> bytes | None:

@@ -123,6 +123,14 @@ def test_training_time_is_calibrated_from_saved_runs(train_runs):
     assert cost.seconds_per_flop(folder / "none") == (cost.DEFAULT_SECONDS_PER_FLOP, 0)
 
 
+def test_the_space_a_run_needs_covers_what_a_saved_run_takes(train_runs):
+    """Weights, the optimizer's state (Adam: two numbers per weight, for continuing), predictions, history."""
+    config = TrainConfig(filters=(4,), dense_units=512, limit=300, epochs=1)  # 350k parameters: the weights dominate
+    folder, (name,) = train_runs(config)
+    on_disk = sum(p.stat().st_size for p in (folder / name).rglob("*") if p.is_file())
+    assert on_disk <= cost.run_bytes(config, 300) <= 2 * on_disk
+
+
 def test_free_space_check_names_the_folder_and_the_space_needed(tmp_path):
     from cnn_core.runs import RunError
 

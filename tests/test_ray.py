@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import config, grow, runs
+from cnn_core import config, grow, records, runs
 
 if importlib.util.find_spec("ray") is None:
     pytest.skip("Ray is not installed", allow_module_level=True)
@@ -26,11 +26,43 @@ TINY = config.PRESETS["quick"].replace(limit=600, batch_size=32, validation_spli
 LONG = TINY.replace(limit=6000, epochs=20)  # long enough to be stopped or killed mid-fit
 
 
+def test_cli_trains_on_the_cluster(ray_head, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "train", "--ray", ray_head, "--limit", "300", "--epochs", "1",
+         "--batch-size", "32", "--runs-dir", str(tmp_path / "runs")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["executor"] == "ray" and result["worker_pid"] != os.getpid()
+    assert runs.read_info(Path(result["run_dir"])).state == "finished"
+
+
+def test_an_unreachable_cluster_is_one_line_before_anything_starts(tmp_path):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # nothing listens there
+    # The connection attempt gives up after ray_executor.CONNECT_TIMEOUT; the subprocess timeout only
+    # bounds the test (no wall-clock assertion: a busy CI machine is slow to start Python).
+    r = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "train", "--ray", f"127.0.0.1:{port}", "--limit", "300",
+         "--runs-dir", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in r.stderr
+    assert not list((tmp_path / "runs").glob("2*"))
+
+
+@pytest.fixture(scope="module")
+def pool(ray_head):
+    """Two warm actors shared by this module's tests (each actor imports TensorFlow once, as in the
+    app); made after the CLI tests above, whose own driver needs the cluster's CPUs free."""
+    pool = ray_executor.RayPool(ray_head, workers=2)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def executor(ray_head, runs_dir):
-    ex = ray_executor.RayExecutor(ray_head, runs_dir=runs_dir, pool=ray_executor.RayPool(ray_head, workers=2))
-    yield ex
-    ex.pool.close()  # frees the cluster's CPUs for the next test (and the CLI's own driver)
+def executor(pool, ray_head, runs_dir):
+    return ray_executor.RayExecutor(ray_head, runs_dir=runs_dir, pool=pool)  # each test its own runs folder
 
 
 def test_two_jobs_train_on_the_cluster_and_come_home(executor, runs_dir):
@@ -53,14 +85,18 @@ def test_two_jobs_train_on_the_cluster_and_come_home(executor, runs_dir):
     info = runs.read_info(child.run_dir)
     assert info.origin == origin and info.epochs_completed == TINY.epochs + 1
     assert not [p for p in Path(runs_dir).iterdir() if p.name.startswith(runs.TMP_PREFIX)]
+    assert not list(records.folder(runs_dir).glob("*.json"))  # runs home: their records are gone
 
 
-def test_progress_arrives_while_it_trains_and_stop_keeps_a_stopped_run(executor):
+def test_progress_arrives_while_it_trains_and_stop_keeps_a_stopped_run(executor, runs_dir):
     job = executor.submit(LONG)
     deadline = time.monotonic() + 300
     while len(job.snapshot().batch_loss) < 3:
         assert time.monotonic() < deadline and not job.done, job.snapshot().error
         time.sleep(0.1)
+    # Its record is in the app's runs folder (not only on the node): a crash of the app leaves a trace.
+    record = json.loads((records.folder(runs_dir) / f"{job.id}.json").read_text())
+    assert record["state"] == records.RUNNING and record["pid"] == os.getpid()
     job.request_stop()
     snap = job.wait(300)
     assert snap.state == "stopped" and snap.run_name, snap.error
@@ -78,31 +114,9 @@ def test_a_killed_worker_fails_its_job_and_the_other_finishes(executor, runs_dir
     snap = doomed.wait(120)
     assert snap.state == "failed" and "Ray worker" in snap.error and "Start the training again" in snap.error
     assert other.wait(300).state == "finished"
+    # The Runs page lists the failed job (its record, in the app's folder) with the same message.
+    (record,) = records.list_records(runs_dir)
+    assert record.job_id == doomed.id and record.state == records.FAILED and record.error == snap.error
     assert [p.name for p in Path(runs_dir).iterdir() if not p.name.startswith(".")] == [other.run_dir.name]
     again = executor.submit(TINY)  # the learner starts again: a new worker takes it
     assert again.wait(300).state == "finished"
-
-
-def test_cli_trains_on_the_cluster(ray_head, tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "cnn_core", "train", "--ray", ray_head, "--limit", "300", "--epochs", "1",
-         "--batch-size", "32", "--runs-dir", str(tmp_path / "runs")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    result = json.loads(r.stdout.strip().splitlines()[-1])
-    assert result["executor"] == "ray" and result["worker_pid"] != os.getpid()
-    assert runs.read_info(Path(result["run_dir"])).state == "finished"
-
-
-def test_an_unreachable_cluster_is_one_line_before_anything_starts(tmp_path):
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]  # nothing listens there
-    started = time.monotonic()
-    r = subprocess.run(
-        [sys.executable, "-m", "cnn_core", "train", "--ray", f"127.0.0.1:{port}", "--limit", "300",
-         "--runs-dir", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in r.stderr
-    assert time.monotonic() - started < 60
-    assert not list((tmp_path / "runs").glob("2*"))
