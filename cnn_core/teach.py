@@ -58,6 +58,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # kept MNIST best and train 3x faster: the filters that find strokes are already good; only which
 # strokes make which digit is new. More replay, fewer copies: less forgetting (3,000 replayed digits and
 # 12 copies lost 0.3-0.6 points, 4,000 and 8 copies 0.3), the held-out drawings still read at 98%.
+# The whole job: 10.9 s on 2 cores (15 CPU seconds), against the 30 s.
 EPOCHS = 4
 COPIES = 8  # each drawing appears this many times an epoch, each copy augmented differently
 REPLAY = 4000  # MNIST digits replayed each epoch, so the old ones are not forgotten (the offline sample has 4,000)
