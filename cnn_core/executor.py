@@ -69,6 +69,7 @@ class JobSpec:
     runs_dir: str
     data_dir: str | None
     origin: runs_mod.Origin = runs_mod.FROM_SCRATCH  # from scratch, or grown from a parent run (grow.py)
+    teach: object = None  # a teach job's drawings (teach.TeachSet: arrays, no paths), sent with the job
 
 
 class ProcessJob:
@@ -397,7 +398,7 @@ class LocalExecutor:
         self._jobs: dict[str, ProcessJob] = {}
 
     def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None,
-               origin: runs_mod.Origin = runs_mod.FROM_SCRATCH) -> ProcessJob:
+               origin: runs_mod.Origin = runs_mod.FROM_SCRATCH, teach=None) -> ProcessJob:
         """Validate, then queue a job. ConfigError or RunError before anything starts."""
         from .cost import check_free_space
         from .grow import check
@@ -407,16 +408,24 @@ class LocalExecutor:
         limits = ClassLimits.from_env()  # the teacher's caps, read now: a changed setting applies at once
         limits.check_config(config)
         root = runs_mod.ensure_root(self.runs_dir)
-        check(config, origin, root)  # a parent run to grow from: there, readable, and fitting `config`
+        check(config, origin, root, teach)  # a parent run to grow from: there, readable, and fitting `config`
         check_free_space(root, config)
         spec = JobSpec(new_job_id(), config, owner, preset, str(root),
-                       None if self.data_dir is None else str(self.data_dir), origin)
+                       None if self.data_dir is None else str(self.data_dir), origin, teach)
         job = ProcessJob(spec, self.pool)
         with self._lock:  # counted and added in one step: two quick Starts cannot both pass the cap
             limits.check_jobs(owner, sum(1 for j in self._jobs.values() if j.owner == owner and not j.done))
             self._jobs[job.id] = job
         self.pool.enqueue(job)
         return job
+
+    def submit_teach(self, model: str, drawings, *, owner: str | None = None) -> ProcessJob:
+        """Teach `model` (a run name or teach.DEFAULT_MODEL) the drawings (a teach.TeachSet): a job like any
+        other (queue, progress, Stop, limits), whose run is Origin(TAUGHT, model). TeachError / RunError first."""
+        from . import teach
+
+        config, origin = teach.plan(model, drawings, self.runs_dir)
+        return self.submit(config, owner=owner, origin=origin, teach=drawings)
 
     def get(self, job_id: str) -> ProcessJob | None:
         with self._lock:
@@ -465,7 +474,8 @@ def _worker_main(conn: Connection) -> None:
 def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stopping: threading.Event) -> None:
     manager.runs_dir, manager.data_dir = spec.runs_dir, spec.data_dir
     try:
-        job = manager.submit(spec.config, owner=spec.owner, preset=spec.preset, job_id=spec.job_id, origin=spec.origin)
+        job = manager.submit(spec.config, owner=spec.owner, preset=spec.preset, job_id=spec.job_id, origin=spec.origin,
+                             teach=spec.teach)
     except UserError as e:  # checked by the server, changed since (a parent run deleted meanwhile)
         with contextlib.suppress(OSError, EOFError, ValueError):
             conn.send(("progress", spec.job_id, {"state": FAILED, "error": str(e)}))

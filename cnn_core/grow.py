@@ -26,6 +26,7 @@ from .runs import (
     FREEZE_CONV,
     FREEZE_NONE,
     SCRATCH,
+    TAUGHT,
     TRANSFERRED,
     Origin,
     RunError,
@@ -57,12 +58,15 @@ def parent(origin: Origin, runs_dir=None) -> RunInfo:
         raise RunError(f"cannot {_verb(origin)} run {origin.parent}: its model takes {_shape(shape)} images, "
                        f"not {IMAGE_SIZE}x{IMAGE_SIZE}x1 ones")
     if origin.kind == CONTINUED:
+        if info.origin.kind == TAUGHT:  # its config is the teach recipe's: more of it would be MNIST alone
+            raise RunError(f"cannot continue run {origin.parent}: it was taught drawings; teach it again, "
+                           "or transfer from it")
         runs_mod.state_file(info)  # RunError when it was saved without its optimizer's state
     return info
 
 
 def _verb(origin: Origin) -> str:
-    return {CONTINUED: "continue", TRANSFERRED: "transfer from"}.get(origin.kind, "start from")
+    return {CONTINUED: "continue", TRANSFERRED: "transfer from", TAUGHT: "teach"}.get(origin.kind, "start from")
 
 
 def _shape(shape: tuple) -> str:
@@ -98,8 +102,15 @@ def _value(v) -> str:
     return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
-def check(config: TrainConfig, origin: Origin, runs_dir=None) -> RunInfo | None:
-    """Before a job is queued: the parent is there and readable, and `config` fits it. Returns the parent."""
+def check(config: TrainConfig, origin: Origin, runs_dir=None, teach=None) -> RunInfo | None:
+    """Before a job is queued: the parent is there and readable, and `config` fits it. Returns the parent
+    (None: from scratch or the shipped default). A teach job (`teach`: its TeachSet) is checked by teach.py."""
+    if origin.kind == TAUGHT or teach is not None:
+        from . import teach as teach_mod
+
+        if origin.kind != TAUGHT:
+            raise RunError(f"drawings are taught by a {TAUGHT} job, not a {origin.kind} one")
+        return teach_mod.check(config, origin, teach, runs_dir)
     if origin.kind == SCRATCH:
         return None
     if origin.kind not in (CONTINUED, TRANSFERRED):

@@ -80,7 +80,7 @@ class Trainer:
                 tar.extractall(self.folder, filter="data")
         # data_dir None: the worker's own CNN_DATA_DIR / Keras cache / sample, not the app's path.
         self.job = self.manager.submit(spec.config, owner=spec.owner, preset=spec.preset, job_id=spec.job_id,
-                                       origin=spec.origin)
+                                       origin=spec.origin, teach=spec.teach)
         self.sent = 0
 
     def poll(self) -> dict:
@@ -262,9 +262,14 @@ def pack_parent(spec: JobSpec) -> bytes | None:
     """The parent run of a continued or transferred job, as a tar archive for the node (no shared disk)."""
     if spec.origin.parent is None:
         return None
+    from . import teach
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(runs_mod.run_path(spec.origin.parent, spec.runs_dir), arcname=spec.origin.parent)
+        if spec.origin.parent == teach.DEFAULT_MODEL:  # the shipped model: the node has cnn_core, not models/
+            tar.add(teach.shipped_default(), arcname=f"{teach.DEFAULT_MODEL}/{runs_mod.MODEL_FILE}")
+        else:
+            tar.add(runs_mod.run_path(spec.origin.parent, spec.runs_dir), arcname=spec.origin.parent)
     return buffer.getvalue()
 
 

@@ -44,6 +44,7 @@ HISTORY_JSON = "history.json"
 MODEL_FILE = "model.keras"
 PREDICTIONS_FILE = "predictions.npz"
 STATE_FILE = "training_state.npz"  # optional: older runs, and runs saved by hand, have none
+TEACH_REPORT = "teach.json"  # a taught run's before/after report (cnn_core/teach.py)
 RUN_FILES = (RUN_JSON, CONFIG_JSON, HISTORY_JSON, MODEL_FILE, PREDICTIONS_FILE)  # every run has these
 STATES = ("finished", "stopped")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -53,7 +54,8 @@ LEFTOVER_AGE_S = 600  # such folders untouched this long were left by a killed p
 # Largest file read for each part of a run: a run's own files are far smaller (history.json:
 # ~200 KB for 5 epochs of full MNIST at batch 64), and nothing larger is ever parsed.
 MAX_BYTES = {RUN_JSON: 2**20, CONFIG_JSON: 64 * 2**10, HISTORY_JSON: 16 * 2**20,
-             PREDICTIONS_FILE: 64 * 2**20, MODEL_FILE: MAX_MODEL_BYTES, STATE_FILE: 3 * MAX_MODEL_BYTES}
+             PREDICTIONS_FILE: 64 * 2**20, MODEL_FILE: MAX_MODEL_BYTES, STATE_FILE: 3 * MAX_MODEL_BYTES,
+             TEACH_REPORT: 4 * 2**20}
 MAX_TEST_DIGITS = 1_000_000  # rows of predictions.npz (MNIST's test set has 10,000)
 MAX_HISTORY_POINTS = 2_000_000  # per curve in history.json
 
@@ -216,6 +218,7 @@ def save_run(
     owner: str | None = None,
     origin: Origin = FROM_SCRATCH,
     state_writer=None,  # callable(Path) that writes the optimizer's state (STATE_FILE), to continue the run
+    extra_json: dict | None = None,  # more JSON files of the run, by name (a taught run's TEACH_REPORT)
 ) -> Path:
     """Write a run into a hidden temporary folder, then rename it into place in one step.
 
@@ -245,6 +248,8 @@ def save_run(
         _write_json(tmp / RUN_JSON, meta)
         _write_json(tmp / CONFIG_JSON, config.to_dict())
         _write_json(tmp / HISTORY_JSON, history)
+        for file, obj in (extra_json or {}).items():
+            _write_json(tmp / file, obj)
         model_writer(tmp / MODEL_FILE)
         _fsync(tmp / MODEL_FILE)
         if state_writer is not None:
@@ -476,6 +481,12 @@ HISTORY_SCHEMA = {  # history.json
     "epoch": _optional(_curves, {}),  # per epoch: loss, accuracy, val_loss, val_accuracy
     "batches_per_epoch": _optional(_int(1, LIMITS["limit"][1]), None),
 }
+
+
+def read_run_json(info: RunInfo, file: str) -> dict:
+    """One more JSON file of a run (TEACH_REPORT), checked like its others (regular, inside, size)."""
+    path, base = _folder(info.path)
+    return _read_json(path, file, base)
 
 
 def _read_run_json(folder: Path, base: Path) -> dict:

@@ -244,11 +244,12 @@ def new_job_id() -> str:
 
 class TrainingJob:
     def __init__(self, config: TrainConfig, *, manager: "JobManager", data_dir=None, owner=None, preset=None,
-                 job_id: str | None = None, origin: runs_mod.Origin = runs_mod.FROM_SCRATCH):
+                 job_id: str | None = None, origin: runs_mod.Origin = runs_mod.FROM_SCRATCH, teach=None):
         self.id = job_id or new_job_id()
         self.config = config
         self.preset = preset
         self.origin = origin
+        self.teach = teach  # a teach job's drawings (teach.TeachSet), None for any other job
         self.owner = owner
         self._manager = manager
         self._data_dir = data_dir
@@ -322,11 +323,18 @@ class TrainingJob:
         ds = data_mod.load(config.dataset, self._data_dir)
         config.validate(len(ds.x_train))
         progress.update(data_source=ds.source)
-        train, val, batches = make_datasets(config, ds)
+        lesson = None
+        if self.teach is not None:  # the parent model and the drawings mixed with replayed digits: teach.py
+            from .teach import Lesson
+
+            lesson = Lesson(config, self.origin, self.teach, ds, self._manager.runs_dir)
+            train, val, batches, begin = lesson.train, None, lesson.batches, lesson.start
+        else:
+            train, val, batches = make_datasets(config, ds)
+            # From scratch, or from a parent run (continued: its weights, optimizer and curves; transferred:
+            # its conv blocks): see grow.py.
+            begin = grow.start(config, self.origin, batches, self._manager.runs_dir)
         progress.update(batches_per_epoch=batches)
-        # From scratch, or from a parent run (continued: its weights, optimizer and curves; transferred:
-        # its conv blocks): see grow.py.
-        begin = grow.start(config, self.origin, batches, self._manager.runs_dir)
         model = begin.model
         if begin.history is not None:
             progress.resume_from(begin.history, begin.first_epoch)
@@ -359,7 +367,8 @@ class TrainingJob:
             history=history, evaluation=result, state=STOPPED if stopped else FINISHED,
             epochs_completed=snap.epoch, train_seconds=train_seconds, data_source=ds.source,
             params=model.count_params(), owner=self.owner, origin=self.origin,
-            state_writer=lambda p: model_mod.save_training_state(model, p),
+            state_writer=None if lesson else lambda p: model_mod.save_training_state(model, p),
+            extra_json={runs_mod.TEACH_REPORT: lesson.report(model, result).to_json()} if lesson else None,
         )
         self._recorder.remove()  # the run folder now holds everything the record did
         progress.update(
@@ -381,7 +390,7 @@ class JobManager:
         self._jobs: dict[str, TrainingJob] = {}
 
     def submit(self, config: TrainConfig, *, owner: str | None = None, preset: str | None = None,
-               job_id: str | None = None, origin: runs_mod.Origin = runs_mod.FROM_SCRATCH) -> TrainingJob:
+               job_id: str | None = None, origin: runs_mod.Origin = runs_mod.FROM_SCRATCH, teach=None) -> TrainingJob:
         """Validate, then start a job (it waits in the queue when the cap is reached).
 
         ConfigError for a bad configuration, RunError when runs cannot be saved or `origin`'s parent run
@@ -391,15 +400,23 @@ class JobManager:
 
         config.validate()
         runs_mod.ensure_root(self.runs_dir)
-        grow.check(config, origin, self.runs_dir)
+        grow.check(config, origin, self.runs_dir, teach)
         job = TrainingJob(config, manager=self, data_dir=self.data_dir, owner=owner, preset=preset, job_id=job_id,
-                          origin=origin)
+                          origin=origin, teach=teach)
         with self._cond:
             self._jobs[job.id] = job
             self._queue.append(job)
             self._renumber()
         job.thread.start()
         return job
+
+    def submit_teach(self, model: str, drawings, *, owner: str | None = None) -> TrainingJob:
+        """Teach `model` (a run name or teach.DEFAULT_MODEL) the drawings (a teach.TeachSet): a job like any
+        other, whose run is Origin(TAUGHT, model). TeachError / RunError before it is queued."""
+        from . import teach
+
+        config, origin = teach.plan(model, drawings, self.runs_dir)
+        return self.submit(config, owner=owner, origin=origin, teach=drawings)
 
     def get(self, job_id: str) -> TrainingJob | None:
         with self._cond:
