@@ -5,18 +5,23 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import runs, training
+from cnn_core import runs, teach, training
 from cnn_core.config import TrainConfig
-from cnn_lab_ui import side_by_side
+from cnn_lab_ui import side_by_side, state, teach_panel
+from cnn_lab_ui.drawing import CANVAS_KEY, canvas_value
 from cnn_lab_ui.runs_table import STAMP
+
+from drawings import make_drawings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 PARENT = TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=300, batch_size=32, seed=5)
 WAIT_S = 300  # a tiny job on 2 shared cores, TensorFlow's start in a worker included
+DEFAULT_SHIPPED = (ROOT / "models" / "default.keras").is_file()
 
 
 def _train(folder: Path, config: TrainConfig, origin=runs.FROM_SCRATCH, preset=None) -> runs.RunInfo:
@@ -124,3 +129,97 @@ def test_without_a_twin_the_same_network_is_trained_from_scratch(grown, runs_dir
 
     at = open_run(transfer.name)
     assert metrics(at, "Test accuracy")[1:] == [f"{transfer.test_accuracy:.2%}", f"{scratch.test_accuracy:.2%}"]
+
+
+# --- teach it (the Draw page) -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def canvases(mnist):
+    """Canvas drawings of real MNIST test digits (label -> list of RGBA canvases), 6 of each of 3, 4 and 8."""
+    wanted = [i for d in (3, 4, 8) for i in (mnist.y_test == d).nonzero()[0][:6]]
+    found = {}
+    for d in make_drawings(mnist.x_test[wanted], mnist.y_test[wanted], len(wanted), seed=11):
+        found.setdefault(int(d.label), []).append(d.rgba)
+    return found
+
+
+def open_draw(owner: str, rgba=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state[state.OWNER.key] = owner  # as the owner cookie does after a refresh
+    if rgba is not None:
+        at.session_state[CANVAS_KEY] = canvas_value(rgba)
+    at.switch_page("pages/draw.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def keep(at: AppTest, rgba, label) -> AppTest:
+    at.session_state[CANVAS_KEY] = canvas_value(rgba)  # as a stroke sends it
+    if label is not None:
+        at.selectbox(key="teach_label").set_value(label)
+    at.button(key="teach_keep").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def folder(runs_dir: Path, owner: str) -> teach.DrawingSet:
+    return teach.DrawingSet(teach.drawings_folder(runs_dir, owner))
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def delete_buttons(at) -> list:
+    return [b for b in at.button if b.key.startswith("teach_delete_")]
+
+
+@pytest.mark.skipif(not DEFAULT_SHIPPED, reason="no default model")
+def test_keep_asks_for_the_digit_and_a_drawing_first(runs_dir, canvases):
+    at = open_draw("a1b2c3d4", canvases[3][0])
+    at.button(key="teach_keep").click().run()  # no digit chosen
+    assert any("Choose the digit you drew" in w for w in texts(at.warning)), texts(at.warning)
+    empty = np.zeros((280, 280, 4), np.uint8)
+    empty[..., 3] = 255
+    keep(at, empty, 3)
+    assert any("The canvas is empty" in w for w in texts(at.warning)), texts(at.warning)
+    assert not folder(runs_dir, "a1b2c3d4").list()  # nothing kept
+
+
+@pytest.mark.skipif(not DEFAULT_SHIPPED, reason="no default model")
+def test_kept_drawings_are_the_learners_own_grouped_by_digit_and_deleted_one_at_a_time(runs_dir, canvases):
+    at = open_draw("a1b2c3d4", canvases[8][0])
+    seen = at.session_state["last_drawing"]  # what the prediction saw of this canvas
+    keep(at, canvases[8][0], 8)
+    assert "Kept as a 8: you have 1 drawing of 8." in texts(at.success)
+    mine = folder(runs_dir, "a1b2c3d4")
+    [kept] = mine.list()
+    assert kept.label == 8 and np.array_equal(kept.seen_image(), teach.to_uint8(seen))  # the 28x28 it read
+    assert at.session_state[CANVAS_KEY]["drawing"]["data"] is None  # the canvas is empty for the next one
+    for rgba, label in [(c, 8) for c in canvases[8][1:3]] + [(c, 3) for c in canvases[3][:2]]:
+        keep(at, rgba, label)
+    assert mine.counts()[8] == 3 and mine.counts()[3] == 2
+    assert "My drawings (5)" in texts(at.subheader)
+    assert [m for m in texts(at.markdown) if m.startswith("**")][:2] == ["**3** · 2 drawings", "**8** · 3 drawings"]
+    assert len(delete_buttons(at)) == 5
+    assert any(f"Only 2 of 3, 3 of 8: teaching needs at least {teach.MIN_PER_CLASS}" in i for i in texts(at.info))
+    assert at.button(key="teach_start").disabled  # said before anything starts
+
+    gone = mine.list()[0]
+    at.button(key=f"teach_delete_{gone.id}").click().run()
+    assert not at.exception, at.exception
+    assert gone.id not in {d.id for d in mine.list()} and len(mine.list()) == 4
+    assert not gone.canvas_path.exists() and not gone.seen.exists()
+    assert "My drawings (4)" in texts(at.subheader)
+
+    other = open_draw("e5f6a7b8")  # another learner sees none of them
+    assert "My drawings (0)" in texts(other.subheader) and not delete_buttons(other)
+    again = open_draw("a1b2c3d4")  # the same learner after a refresh sees all of them
+    assert "My drawings (4)" in texts(again.subheader)
+
+
+def test_too_few_drawings_are_named_before_teaching():
+    none, enough = dict.fromkeys(range(10), 0), teach.MIN_PER_CLASS
+    assert f"Keep at least {enough} drawings" in teach_panel.too_few(none)
+    assert teach_panel.too_few({**none, 3: enough, 7: enough + 4}) is None
+    assert f"Only {enough - 1} of 7:" in teach_panel.too_few({**none, 3: enough, 7: enough - 1})
