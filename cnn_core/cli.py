@@ -1,4 +1,4 @@
-"""Command line: python -m cnn_core train | predict | explain | evaluate.
+"""Command line: python -m cnn_core train | teach | predict | explain | evaluate.
 
 Bad input exits with status 2 and one line naming the problem; never a traceback.
 The last line of `train`'s stdout is one JSON object, so scripts can read the result.
@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "start one here (default: $CNN_RAY_ADDRESS; unset: this machine)")
     t.add_argument("--save-model", help="also copy the trained model (.keras) here, with a .json beside it")
     add_grow_flags(t)
+
+    te = sub.add_parser("teach", help="teach a model your handwriting: fine-tune it on a folder of drawings")
+    te.add_argument("--model", metavar="PATH_OR_RUN_DIR", help="a run folder (the taught run is saved beside it) "
+                    "or the shipped models/default.keras (default)")
+    te.add_argument("--drawings", metavar="DIR", required=True, help="a folder with class subfolders 0/ ... 9/ "
+                    "of PNG canvas images (Keras' image_dataset_from_directory layout)")
+    te.add_argument("--data-dir")
+    te.add_argument("--runs-dir")
 
     pr = sub.add_parser("predict", help="read digits from PNG/JPEG drawings")
     pr.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
@@ -455,6 +463,72 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def cmd_teach(args) -> int:
+    """Fine-tune a run or the shipped default on a drawings folder; a new run, Origin(TAUGHT, parent)."""
+    from . import cost, runs, teach
+
+    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"),
+                             ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
+        _check_path(flag if value else env, value or os.environ.get(env) or None)
+    _check_path("--drawings", args.drawings)
+    drawings = teach.read_folder(args.drawings)  # every drawing read and checked: nothing written yet
+    model = _teach_parent(args)
+    _import_tensorflow_quietly()  # the shipped default's path lives with the predictor, which imports TensorFlow
+    config, _ = teach.plan(model, drawings, args.runs_dir)
+    runs_dir = runs.ensure_root(args.runs_dir)
+    cost.check_free_space(runs_dir, config)
+    from . import training
+
+    job = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir).submit_teach(model, drawings)
+    print(f"teaching {model} {len(drawings.y)} drawings ({_counts(drawings)})", file=sys.stderr)
+    with _job_failures_reported_by_us():
+        snap = _follow(job)
+    if snap.state == training.FAILED:
+        print(f"error: teaching failed: {snap.error}", file=sys.stderr)
+        return 1
+    if job.run_dir is None:  # stopped before its first batch
+        print(snap.error, file=sys.stderr)
+        return 130
+    info = runs.read_info(job.run_dir)
+    report = teach.read_report(info)
+    print(_json_line({
+        "test_accuracy": info.test_accuracy, "test_loss": info.test_loss, "epochs_completed": info.epochs_completed,
+        "train_seconds": info.train_seconds, "state": info.state, "run_dir": str(job.run_dir),
+        "data_source": info.data_source, "origin": info.origin.to_json(), "executor": "local",
+        "worker_pid": os.getpid(), "drawings": len(drawings.y),
+        "before": {"drawings": report.drawings_before, "mnist_test": report.mnist_before},
+        "after": {"drawings": report.drawings_after, "mnist_test": report.mnist_after},
+        "fixed": [d.name for d in report.drawings if d.fixed],
+    }))
+    return 0
+
+
+def _counts(drawings) -> str:
+    return ", ".join(f"{n} of {digit}" for digit, n in sorted(drawings.counts().items()))
+
+
+def _teach_parent(args) -> str:
+    """--model as the name teach.plan takes: a run (args.runs_dir becomes its runs folder: the taught run is
+    saved beside it) or teach.DEFAULT_MODEL. Any other model file is refused: a taught run names its parent."""
+    from . import runs, teach
+
+    if args.model is None:
+        return teach.DEFAULT_MODEL
+    _check_path("--model", args.model)
+    path = Path(args.model).expanduser().absolute()
+    if path.is_file() and path.name == runs.MODEL_FILE:  # a run's model.keras: that run
+        path = path.parent
+    if path.is_file():
+        _import_tensorflow_quietly()
+        if path.resolve() == teach.shipped_default().resolve():
+            return teach.DEFAULT_MODEL
+        raise UsageError(f"--model {shorten(args.model)}: give a run folder or the shipped models/default.keras "
+                         "(a taught run records the run it was taught from)")
+    if not path.is_dir():
+        raise UsageError(f"--model {shorten(args.model)}: no such run folder or model file")
+    return _parent_folder("--model", str(path), args).name
+
+
 def cmd_predict(args) -> int:
     _check_path("--model", args.model)
     _import_tensorflow_quietly()
@@ -596,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         # TensorFlow is imported by each command once its flags are checked: a bad flag is
         # answered in a fraction of a second, without TensorFlow's seconds and hundreds of MB.
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "predict": cmd_predict, "explain": cmd_explain,
+        return {"train": cmd_train, "teach": cmd_teach, "predict": cmd_predict, "explain": cmd_explain,
                 "evaluate": cmd_evaluate}[args.command](args)
     except UserError as e:  # ConfigError, DataError, ModelFileError, RunError, UsageError, ...
         say(f"error: {e}")

@@ -56,6 +56,8 @@ COPIES = 12  # each drawing appears this many times an epoch, each copy augmente
 REPLAY = 2000  # MNIST training digits replayed each epoch, so the old digits are not forgotten
 LEARNING_RATE = 5e-4  # Adam; a tenth of this learnt the new shapes too slowly in 4 epochs
 BATCH_SIZE = 64
+OPTIMIZER = "adam"
+FREEZE_CONV = False  # True: only the dense layers learn the new shapes
 SEED = 7
 
 
@@ -368,6 +370,7 @@ def plan(model: str, drawings: TeachSet, runs_dir=None) -> tuple[TrainConfig, Or
             raise RunError("the shipped default model has no record of its settings (models/default.json): "
                            "choose a run to teach")
     config = base.replace(epochs=EPOCHS, learning_rate=LEARNING_RATE, lr_schedule="constant", batch_size=BATCH_SIZE,
+                          optimizer=OPTIMIZER,
                           augment=True, validation_split=0.0, limit=REPLAY, seed=SEED)
     return config.validate(budget=False), origin
 
@@ -407,6 +410,8 @@ class Lesson:
         x, y = mix(drawings, ds.x_train, ds.y_train, config)
         mixed = data_mod.Dataset(ds.name, x, y, ds.x_test[:0], ds.y_test[:0], ds.source)
         self.train, _, self.batches = training.make_datasets(config.replace(limit=None), mixed)
+        if FREEZE_CONV:
+            model_mod.freeze_conv(model)
         model_mod.compile_model(model, config, self.batches)
         self.start = grow.Start(model)
 
