@@ -1,5 +1,6 @@
-"""The Runs page's "Transfer vs from scratch": a transferred run beside a run from scratch of the same
-dataset and the same number of training images (curves, accuracy, time), or a button to train one.
+"""The Runs page's side-by-side views of a grown run. "Transfer vs from scratch": a transferred run beside a
+run from scratch of the same dataset and the same number of training images (curves, accuracy, time), or a
+button to train one. "Before and after teaching": a taught run's report (cnn_lab_ui.teach_panel).
 
 Issue 15's question for a learner: what did the copied conv blocks bring? Only a run that saw the same
 data answers it, so the twin must match the dataset and the training-set size (`config.limit`);
@@ -52,7 +53,10 @@ def size_text(info: runs.RunInfo) -> str:
 
 
 def show(info: runs.RunInfo, infos: list[runs.RunInfo], me: str) -> None:
-    """For a transferred run: the comparison with its scratch twin, or the offer to train one."""
+    """A grown run beside what it is compared with: a transferred run and its scratch twin (or the offer to
+    train one); a taught run, before and after teaching."""
+    if info.origin.kind == runs.TAUGHT:
+        _taught(info)
     if info.origin.kind != runs.TRANSFERRED:
         return
     st.subheader("Transfer vs from scratch")
@@ -83,6 +87,20 @@ def show(info: runs.RunInfo, infos: list[runs.RunInfo], me: str) -> None:
     c1, c2 = st.columns(2)
     c1.altair_chart(charts.runs_overlay(histories, "accuracy", "Accuracy"), width="stretch")
     c2.altair_chart(charts.runs_overlay(histories, "loss", "Loss"), width="stretch")
+
+
+def _taught(info: runs.RunInfo) -> None:
+    from cnn_core import teach
+
+    from . import teach_panel
+
+    st.subheader("Before and after teaching")
+    try:
+        report = teach.read_report(info)
+    except UserError as e:  # a damaged report: the rest of the run is still shown
+        st.warning(f"Cannot read what the teaching did: {e}")
+        return
+    teach_panel.before_after(report)
 
 
 def _start_scratch(info: runs.RunInfo, me: str) -> None:

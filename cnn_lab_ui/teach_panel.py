@@ -34,11 +34,6 @@ def model_name(choice: str) -> str:
     return teach.DEFAULT_MODEL if choice == state.DEFAULT else choice
 
 
-def parent_text(parent: str) -> str:
-    """A teach parent in words: the shipped default model, or a run's short name."""
-    return "the default model" if parent == teach.DEFAULT_MODEL else runs_table.STAMP.sub("", parent)
-
-
 # --- keeping a drawing (in the Draw page's canvas fragment) ------------------------------------
 
 def keep_control() -> None:
@@ -94,7 +89,7 @@ def show(choice: str) -> None:
         st.info(problem)
     if st.button("Teach the model", key="teach_start", type="primary", disabled=bool(problem) or busy,
                  help="Wait for the current teaching, or stop it." if busy else
-                 f"Fine-tune {parent_text(model_name(choice))} on your drawings, in the background."):
+                 f"Fine-tune {runs_table.parent_label(model_name(choice))} on your drawings, in the background."):
         start(choice, drawings)
     if job is not None:
         show_job(job)
@@ -157,7 +152,10 @@ def current_job():
 def start(choice: str, drawings: teach.DrawingSet) -> None:
     try:
         lesson = teach.read_folder(drawings.folder)  # the drawings as the job gets them, checked again
-        job = state.job_manager().submit_teach(model_name(choice), lesson, owner=state.owner())
+        # submit_teach's two steps, with the preset that tells a teach job apart after a refresh (current_job).
+        # TODO(lead): fold back into submit_teach(..., preset=runs.TAUGHT) once the engine passes it.
+        config, origin = teach.plan(model_name(choice), lesson, runs.runs_root())
+        job = state.job_manager().submit(config, owner=state.owner(), preset=runs.TAUGHT, origin=origin, teach=lesson)
     except UserError as e:  # too few of a digit, a model that reads clothes, a class limit, no disk space
         st.error(f"Cannot teach: {e}")
         return
@@ -219,7 +217,7 @@ def result(job, snap) -> None:
 
 def before_after(report: teach.TeachReport) -> None:
     before, after = st.columns(2, border=True)
-    before.markdown(f"**Before**: {parent_text(report.parent)}")
+    before.markdown(f"**Before**: {runs_table.parent_label(report.parent)}")
     after.markdown("**After**: taught your drawings")
     n = len(report.drawings)
     for col, on_drawings, on_mnist, reference in (

@@ -223,3 +223,53 @@ def test_too_few_drawings_are_named_before_teaching():
     assert f"Keep at least {enough} drawings" in teach_panel.too_few(none)
     assert teach_panel.too_few({**none, 3: enough, 7: enough + 4}) is None
     assert f"Only {enough - 1} of 7:" in teach_panel.too_few({**none, 3: enough, 7: enough - 1})
+
+
+def wait_for(at: AppTest, done, what: str) -> AppTest:
+    deadline = time.monotonic() + WAIT_S
+    while not done(at):
+        assert time.monotonic() < deadline, f"{what}: {texts(at.error)} {texts(at.warning)}"
+        time.sleep(1)
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.skipif(not DEFAULT_SHIPPED, reason="no default model")
+def test_teaching_shows_before_and_after_and_the_taught_run_becomes_the_model(runs_dir, canvases):
+    mine = folder(runs_dir, "c0ffee00")
+    for digit in (3, 4):
+        for rgba in canvases[digit][:teach.MIN_PER_CLASS]:
+            mine.add(rgba, digit)
+    at = open_draw("c0ffee00")
+    assert not at.button(key="teach_start").disabled and not at.info.values[1:]
+    at.button(key="teach_start").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    job_id = at.session_state[state.TEACH_JOB_ID.key]
+    assert at.button(key="teach_start").disabled  # one teaching at a time
+
+    # A refresh (a new session, the same learner's cookie) finds the teaching still running.
+    fresh = open_draw("c0ffee00")
+    taught = [r for r in runs.list_runs(runs_dir) if r.origin.kind == runs.TAUGHT]
+    assert taught or fresh.session_state[state.TEACH_JOB_ID.key] == job_id
+    assert taught or [b for b in fresh.button if b.key == "teach_stop"]
+    assert state.TEACH_JOB_ID.key not in open_draw("0badf00d").session_state  # not another learner
+
+    wait_for(at, lambda a: any("Saved as run" in s for s in texts(a.success)), "the teaching did not finish")
+    [run] = [r for r in runs.list_runs(runs_dir) if r.origin.kind == runs.TAUGHT]
+    assert (run.origin.kind, run.origin.parent, run.owner) == (runs.TAUGHT, teach.DEFAULT_MODEL, "c0ffee00")
+    report = teach.read_report(run)
+    assert [m for m in texts(at.markdown) if m.startswith("**Before**")] == ["**Before**: the default model"]
+    assert metrics(at, "Your drawings") == [f"{report.drawings_before:.1%}", f"{report.drawings_after:.1%}"]
+    assert metrics(at, "MNIST test digits") == [f"{report.mnist_before:.2%}", f"{report.mnist_after:.2%}"]
+    assert any("of your drawings were read right before and after" in c for c in texts(at.caption))
+    # The taught run is now the Draw page's model, and selectable like any run.
+    assert at.selectbox(key="draw_model").value == run.name
+
+    # The Runs page: its lineage, and the same before/after.
+    at.switch_page("pages/runs.py").run()
+    table = at.dataframe[0].value
+    assert dict(zip(table["Name"], table["Origin"]))[run.name] == "taught from the default model"
+    at.selectbox(key="runs_detail").set_value(run.name).run()
+    assert "Before and after teaching" in subheaders(at)
+    assert metrics(at, "Your drawings") == [f"{report.drawings_before:.1%}", f"{report.drawings_after:.1%}"]
