@@ -19,7 +19,8 @@ checks). Widget keys (train_*, runs_*, canvas, model selectors) belong to their 
                    its page is left, so the drawing is kept here and put back on return
   draw_initial     the Fabric.js JSON the canvas was (re)opened with; constant while drawing, since
                    the component reloads its drawing (and loses its undo history) when it changes
-  teach_job_id     the teach job the Draw page's "Teach it" panel shows (cnn_lab_ui.teach_panel)
+  teach_job_id     the teach job the Draw page's "Teach it" panel shows (None: none, or hidden; unset: a new
+                   session, which looks up the learner's latest teach job, see cnn_lab_ui.teach_panel)
   teach_message    what the panel's last "Keep this drawing" did, shown once
 """
 

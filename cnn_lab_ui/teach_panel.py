@@ -7,7 +7,8 @@ refresh (the owner's cookie) keeps them and no other learner sees them. The engi
 
 Widget keys: teach_label ("It is really a"), teach_keep ("Keep this drawing"), teach_delete_<drawing id>
 (delete one), teach_start ("Teach the model"), teach_stop ("Stop"), teach_hide ("Hide these results").
-Session state: state.TEACH_JOB_ID (the teach job shown), state.TEACH_MESSAGE (what Keep did, shown once).
+Session state: state.TEACH_JOB_ID (the teach job shown; None: none or hidden), state.TEACH_MESSAGE (what
+Keep did, shown once).
 """
 
 from __future__ import annotations
@@ -136,17 +137,17 @@ def _delete(drawing_id: str) -> None:
 # --- the teach job --------------------------------------------------------------------------------
 
 def current_job():
-    """The teach job this session shows; after a refresh, this learner's teach job still running."""
-    manager = state.job_manager()
-    job = manager.get(state.TEACH_JOB_ID.get()) if state.TEACH_JOB_ID.is_set() else None
-    if job is None or job.owner != state.owner():
-        running = [j for j in manager.jobs(owner=state.owner()) if j.preset == runs.TAUGHT and not j.done]
-        job = running[-1] if running else None
-        if job is None:
-            state.TEACH_JOB_ID.pop()
-        else:
-            state.TEACH_JOB_ID.set(job.id)
-    return job
+    """The teach job this session shows (None: none, or hidden). A new session (a refresh: the same learner's
+    cookie) looks once for the learner's teach job still running, else their latest one (it may have ended
+    while the page reloaded)."""
+    manager, me = state.job_manager(), state.owner()
+    if not state.TEACH_JOB_ID.is_set():
+        mine = [j for j in manager.jobs(owner=me) if j.preset == runs.TAUGHT]
+        latest = ([j for j in mine if not j.done] or mine or [None])[-1]
+        state.TEACH_JOB_ID.set(latest.id if latest else None)
+    job_id = state.TEACH_JOB_ID.get()
+    job = manager.get(job_id) if job_id else None
+    return job if job is not None and job.owner == me else None
 
 
 def start(choice: str, drawings: teach.DrawingSet) -> None:
@@ -170,7 +171,7 @@ def show_job(job) -> None:
         return
     result(job, snap)
     if st.button("Hide these results", key="teach_hide"):
-        state.TEACH_JOB_ID.pop()
+        state.TEACH_JOB_ID.set(None)  # hidden for this session (None: not looked up again)
         st.rerun()
 
 

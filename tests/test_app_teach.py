@@ -248,12 +248,11 @@ def test_teaching_shows_before_and_after_and_the_taught_run_becomes_the_model(ru
     job_id = at.session_state[state.TEACH_JOB_ID.key]
     assert at.button(key="teach_start").disabled  # one teaching at a time
 
-    # A refresh (a new session, the same learner's cookie) finds the teaching still running.
+    # A refresh (a new session, the same learner's cookie) finds the teaching: still running, or its results.
     fresh = open_draw("c0ffee00")
-    taught = [r for r in runs.list_runs(runs_dir) if r.origin.kind == runs.TAUGHT]
-    assert taught or fresh.session_state[state.TEACH_JOB_ID.key] == job_id
-    assert taught or [b for b in fresh.button if b.key == "teach_stop"]
-    assert state.TEACH_JOB_ID.key not in open_draw("0badf00d").session_state  # not another learner
+    assert fresh.session_state[state.TEACH_JOB_ID.key] == job_id
+    assert [b for b in fresh.button if b.key == "teach_stop"] or any("Saved as run" in s for s in texts(fresh.success))
+    assert open_draw("0badf00d").session_state[state.TEACH_JOB_ID.key] is None  # not another learner's
 
     wait_for(at, lambda a: any("Saved as run" in s for s in texts(a.success)), "the teaching did not finish")
     [run] = [r for r in runs.list_runs(runs_dir) if r.origin.kind == runs.TAUGHT]
@@ -273,3 +272,11 @@ def test_teaching_shows_before_and_after_and_the_taught_run_becomes_the_model(ru
     at.selectbox(key="runs_detail").set_value(run.name).run()
     assert "Before and after teaching" in subheaders(at)
     assert metrics(at, "Your drawings") == [f"{report.drawings_before:.1%}", f"{report.drawings_after:.1%}"]
+
+    # Back on the Draw page the results stay until hidden; hidden, they stay hidden.
+    at.switch_page("pages/draw.py").run()
+    assert any("Saved as run" in s for s in texts(at.success))
+    at.button(key="teach_hide").click().run()
+    assert not any("Saved as run" in s for s in texts(at.success)) and not metrics(at, "Your drawings")
+    at.run()
+    assert not any("Saved as run" in s for s in texts(at.success))
