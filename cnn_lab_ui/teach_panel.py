@@ -41,7 +41,8 @@ def keep_control() -> None:
     """"It is really a [digit]" and "Keep this drawing". Called *before* the canvas is drawn, so keeping can
     empty the canvas for the next drawing; the whole page then reruns (the gallery below shows it)."""
     if message := state.TEACH_MESSAGE.pop():
-        st.success(message, icon=":material/bookmark_added:")
+        # A toast: the canvas reloads empty right after, and that run would already remove an st.success.
+        st.toast(message, icon=":material/bookmark_added:")
     c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
     label = c1.selectbox("It is really a", DIGITS, index=None, placeholder="Choose the digit", key="teach_label",
                          help="The digit you meant, whatever the model read: the drawing is kept with it.")

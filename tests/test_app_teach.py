@@ -191,7 +191,7 @@ def test_kept_drawings_are_the_learners_own_grouped_by_digit_and_deleted_one_at_
     at = open_draw("a1b2c3d4", canvases[8][0])
     seen = at.session_state["last_drawing"]  # what the prediction saw of this canvas
     keep(at, canvases[8][0], 8)
-    assert "Kept as a 8: you have 1 drawing of 8." in texts(at.success)
+    assert "Kept as a 8: you have 1 drawing of 8." in texts(at.toast)
     mine = folder(runs_dir, "a1b2c3d4")
     [kept] = mine.list()
     assert kept.label == 8 and np.array_equal(kept.seen_image(), teach.to_uint8(seen))  # the 28x28 it read
