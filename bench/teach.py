@@ -11,7 +11,8 @@ Printed, before (the shipped default) and after (the taught run):
   - ordinary drawn digits: MNIST test digits redrawn as canvases (tests/drawings.py), read as well,
   - the teach job's wall time, from queued to saved (target: under 30 s on 2 cores).
 
-Usage: python bench/teach.py [--epochs N --copies N --replay N --lr F --taught 15 --held-out 45]
+Usage: python bench/teach.py [--epochs N --copies N --replay N --optimizer sgd|adam --lr F --freeze conv|none
+                             --taught 15 --held-out 45]
 (about a minute on 2 cores). The flags override the recipe, for tuning it.
 """
 
@@ -27,6 +28,7 @@ TARGETS = {"held_out": 0.90, "mnist_drop": 0.005, "seconds": 30.0}
 
 def main():
     from cnn_core import teach
+    from cnn_core.runs import FREEZE_CHOICES, FREEZE_CONV
 
     p = argparse.ArgumentParser()
     p.add_argument("--epochs", type=int, default=teach.EPOCHS)
@@ -34,13 +36,13 @@ def main():
     p.add_argument("--replay", type=int, default=teach.REPLAY)
     p.add_argument("--lr", type=float, default=teach.LEARNING_RATE)
     p.add_argument("--optimizer", default=teach.OPTIMIZER)
-    p.add_argument("--freeze-conv", action=argparse.BooleanOptionalAction, default=teach.FREEZE_CONV)
+    p.add_argument("--freeze", choices=FREEZE_CHOICES, default=teach.FREEZE)
     p.add_argument("--taught", type=int, default=15)
     p.add_argument("--held-out", type=int, default=45)
     p.add_argument("--ordinary", type=int, default=500)
     args = p.parse_args()
     teach.EPOCHS, teach.COPIES, teach.REPLAY, teach.LEARNING_RATE = args.epochs, args.copies, args.replay, args.lr
-    teach.FREEZE_CONV, teach.OPTIMIZER = args.freeze_conv, args.optimizer
+    teach.FREEZE, teach.OPTIMIZER = args.freeze, args.optimizer
 
     from cnn_core.cli import _import_tensorflow_quietly
 
@@ -57,7 +59,7 @@ def main():
     print(f"data: {mnist.source}")
     print(f"recipe: {args.epochs} epochs, {args.copies} augmented copies of each drawing + {args.replay:,} replayed "
           f"MNIST digits an epoch, {args.optimizer} at {args.lr:g}, batch {teach.BATCH_SIZE}, "
-          f"{'conv blocks frozen' if args.freeze_conv else 'every layer trained'}")
+          f"{'conv blocks frozen' if args.freeze == FREEZE_CONV else 'every layer trained'}")
     taught = {s: make_style(s, args.taught, seed=0) for s in SHAPES}
     held = {s: make_style(s, args.held_out, seed=1) for s in SHAPES}
     ordinary = make_drawings(mnist.x_test, mnist.y_test, args.ordinary, seed=0)

@@ -3,7 +3,8 @@
 A run folder holds run.json (metadata, test metrics and the run's origin), config.json,
 history.json, model.keras, predictions.npz (test-set probabilities, for the confusion matrix and
 the gallery of mistakes) and, from runs trained since runs could be continued, training_state.npz
-(the optimizer's state, to continue exactly where the run stopped). It is written in a hidden
+(the optimizer's state, to continue exactly where the run stopped); a taught run also has teach.json (its
+before/after report, cnn_core/teach.py). It is written in a hidden
 temporary folder and renamed into place in one step, so a crash never leaves a run that lists
 but cannot load. This module is the one place that knows these file names.
 

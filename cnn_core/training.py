@@ -321,6 +321,8 @@ class TrainingJob:
 
         keras.config.set_dtype_policy("float32")  # per-thread Keras state: set it in the worker
         ds = data_mod.load(config.dataset, self._data_dir)
+        if self.teach is not None:  # a teach job replays at most the digits there are (a small data folder)
+            config = config.replace(limit=min(config.limit or len(ds.x_train), len(ds.x_train)))
         config.validate(len(ds.x_train))
         progress.update(data_source=ds.source)
         lesson = None

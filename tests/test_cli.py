@@ -474,3 +474,71 @@ def test_growing_from_a_bad_run_is_one_line_status_2_and_writes_nothing(cli_pare
     assert tf == "NO-TENSORFLOW"  # found on paper, in a second
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert sorted(p.name for p in base.iterdir()) == before
+
+
+# --- teach: a model taught a folder of drawings (issue 15 item 3) -----------------------------------
+
+@pytest.fixture(scope="module")
+def teach_folder(tmp_path_factory):
+    """A drawings folder in the CLI's layout: 5 canvases each of two styles the default model reads wrong,
+    and a real MNIST file with as many training digits as the offline sample (4,000) and 500 test digits."""
+    from cnn_core import data
+    from tests.handwriting import make_style
+
+    base = tmp_path_factory.mktemp("teach")
+    for style in ("arabic-7", "chinese-4"):
+        for i, d in enumerate(make_style(style, 5, seed=0)):
+            (base / "drawings" / str(d.label)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(d.rgba).save(base / "drawings" / str(d.label) / f"{style}-{i}.png")
+    mnist = data.load("mnist")
+    (base / "data").mkdir()
+    np.savez(base / "data" / "mnist.npz", x_train=mnist.x_train[:4000], y_train=mnist.y_train[:4000],
+             x_test=mnist.x_test[:500], y_test=mnist.y_test[:500])
+    return base
+
+
+def test_teach_prints_json_last_with_the_taught_run_and_before_after(teach_folder, tmp_path):
+    from cnn_core import runs, teach
+
+    result = _last_json(cli("teach", "--drawings", str(teach_folder / "drawings"), "--runs-dir", str(tmp_path),
+                            "--data-dir", str(teach_folder / "data")))
+    run_dir = Path(result["run_dir"])
+    assert run_dir.parent == tmp_path and result["drawings"] == 10 and result["state"] == "finished"
+    assert result["origin"] == {"kind": "taught", "parent": teach.DEFAULT_MODEL, "freeze": "conv"}
+    assert result["before"]["drawings"] <= 0.2 < result["after"]["drawings"]
+    assert result["after"]["mnist_test"] == result["test_accuracy"] > 0.9
+    assert teach.read_report(runs.read_info(run_dir)).drawings_after == result["after"]["drawings"]
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda d: d / "missing", "no such folder"),
+    (lambda d: d, "the folder is empty"),
+    (lambda d: (d / "cats").mkdir() or d, "the subfolder 'cats' is not a digit"),
+    (lambda d: (d / "3").mkdir() or d, "holds no drawings"),
+])
+def test_teach_with_a_bad_folder_is_one_line_status_2_and_writes_nothing(tmp_path, make, words):
+    (tmp_path / "drawings").mkdir()
+    folder = make(tmp_path / "drawings")
+    r, _, tf = _cli_without_tensorflow("teach", "--drawings", str(folder), "--runs-dir", str(tmp_path / "runs"))
+    assert r.returncode == 2 and tf == "NO-TENSORFLOW"  # found before TensorFlow's seconds
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert words in r.stderr and not (tmp_path / "runs").exists()
+
+
+def test_teach_with_too_few_drawings_or_a_bad_model_says_so_and_writes_nothing(teach_folder, tmp_path):
+    few = Path(shutil.copytree(teach_folder / "drawings", tmp_path / "few"))
+    next((few / "7").iterdir()).unlink()
+    r = cli("teach", "--drawings", str(few), "--runs-dir", str(tmp_path / "runs"))
+    assert r.returncode == 2 and "only 4 drawings of the digit 7" in r.stderr.strip().splitlines()[-1]
+    other = tmp_path / "other.keras"
+    other.write_bytes(b"")
+    r = cli("teach", "--drawings", str(teach_folder / "drawings"), "--model", str(other),
+            "--runs-dir", str(tmp_path / "runs"))
+    assert r.returncode == 2 and "give a run folder or the shipped models/default.keras" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "runs").exists()
+
+
+def test_teach_a_run_saves_the_taught_run_beside_it(teach_folder, cli_parent):
+    result = _last_json(cli("teach", "--model", str(cli_parent), "--drawings", str(teach_folder / "drawings"),
+                            "--data-dir", str(teach_folder / "data")))
+    assert result["origin"]["parent"] == cli_parent.name and Path(result["run_dir"]).parent == cli_parent.parent

@@ -188,7 +188,7 @@ def test_a_bad_drawings_folder_is_one_message_naming_the_problem(folder, damage,
 
 def test_the_taught_run_records_its_parent_and_its_report(taught):
     job, info, drawings = taught
-    assert info.origin == Origin(TAUGHT, teach.DEFAULT_MODEL) and info.state == "finished"
+    assert info.origin == Origin(TAUGHT, teach.DEFAULT_MODEL, runs.FREEZE_CONV) and info.state == "finished"
     assert info.origin.describe() == f"taught from {teach.DEFAULT_MODEL}"
     assert info.epochs_completed == SHORT["EPOCHS"] and "-taught-" in info.name
     assert [r.name for r in runs.list_runs(info.path.parent)] == [info.name]  # the drawings are not a run
@@ -230,7 +230,7 @@ def test_a_report_is_read_only_for_taught_runs_and_checked(taught, tmp_path):
 
 def test_stop_ends_a_teach_job_after_the_current_batch_and_keeps_a_stopped_run(small_data, tmp_path, mnist,
                                                                                monkeypatch):
-    monkeypatch.setattr(teach, "EPOCHS", 20)
+    monkeypatch.setattr(teach, "EPOCHS", 20)  # and REPLAY (4,000) more than the 2,500 digits there are
     drawings = TeachSet(mnist.x_train[:10], np.array([1] * 5 + [7] * 5), tuple(f"d{i}" for i in range(10)))
     job = training.JobManager(max_jobs=1, runs_dir=tmp_path / "runs", data_dir=small_data).submit_teach(
         teach.DEFAULT_MODEL, drawings)
@@ -238,9 +238,9 @@ def test_stop_ends_a_teach_job_after_the_current_batch_and_keeps_a_stopped_run(s
         job.wait(0.05)
     job.request_stop()
     snap = job.wait(300)
-    assert snap.state == training.STOPPED and snap.epoch < 20
+    assert snap.state == training.STOPPED and snap.epoch < 20, snap.error
     info = runs.read_info(job.run_dir)
-    assert info.state == "stopped" and info.origin.kind == TAUGHT
+    assert info.state == "stopped" and info.origin.kind == TAUGHT and info.config.limit == 2500
     assert len(teach.read_report(info).drawings) == 10
 
 
@@ -276,3 +276,13 @@ def test_the_drawings_travel_with_the_job_and_the_default_model_with_a_ray_job(t
     assert teach.default_model_file(node) == node.resolve() / teach.DEFAULT_MODEL / runs.MODEL_FILE
     assert teach.default_model_file(node).read_bytes() == teach.shipped_default().read_bytes()
     assert teach.default_model_file(tmp_path / "app") == teach.shipped_default()
+
+
+def test_a_class_s_limits_shorten_the_recipe_rather_than_refuse_it(tmp_path, mnist, monkeypatch):
+    drawings = TeachSet(mnist.x_train[:5], np.array([1] * 5), tuple("abcde"))
+    config, _ = teach.plan(teach.DEFAULT_MODEL, drawings, tmp_path)
+    assert (config.epochs, config.limit) == (teach.EPOCHS, teach.REPLAY)
+    monkeypatch.setenv("CNN_MAX_EPOCHS", "2")
+    monkeypatch.setenv("CNN_MAX_TRAIN_DIGITS", "500")
+    config, _ = teach.plan(teach.DEFAULT_MODEL, drawings, tmp_path)
+    assert (config.epochs, config.limit) == (2, 500)
