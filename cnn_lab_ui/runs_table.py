@@ -41,12 +41,20 @@ def short_label(info) -> str:
     return f"{STAMP.sub('', info.name)} · {info.test_accuracy:.2%}"
 
 
+def parent_label(parent: str) -> str:
+    """A parent in words: a run's name without its date-time prefix, or the shipped default model
+    (a taught run's parent may be it: teach.DEFAULT_MODEL, no run folder)."""
+    from cnn_core.teach import DEFAULT_MODEL
+
+    return "the default model" if parent == DEFAULT_MODEL else STAMP.sub("", parent)
+
+
 def origin_text(origin) -> str:
-    """Where a run came from, in words: 'scratch', 'continued from mnist-seed-3f2a', ...
-    (the parent's name without its date-time prefix, as in the picker and the legends)."""
+    """Where a run came from, in words: 'scratch', 'continued from mnist-seed-3f2a', 'taught from the default
+    model', ... (the parent's name without its date-time prefix, as in the picker and the legends)."""
     if origin.parent is None:
         return origin.describe()
-    return origin.describe().replace(origin.parent, STAMP.sub("", origin.parent))
+    return origin.describe().replace(origin.parent, parent_label(origin.parent))
 
 
 def _config_cells(c) -> dict:

@@ -19,6 +19,9 @@ checks). Widget keys (train_*, runs_*, canvas, model selectors) belong to their 
                    its page is left, so the drawing is kept here and put back on return
   draw_initial     the Fabric.js JSON the canvas was (re)opened with; constant while drawing, since
                    the component reloads its drawing (and loses its undo history) when it changes
+  teach_job_id     the teach job the Draw page's "Teach it" panel shows (None: none, or hidden; unset: a new
+                   session, which looks up the learner's latest teach job, see cnn_lab_ui.teach_panel)
+  teach_message    what the panel's last "Keep this drawing" did, shown once
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ RUNS_MESSAGE = Slot("runs_message")
 DRAW_CLEARS = Slot("draw_clears", 0)
 DRAW_KEPT = Slot("draw_kept")
 DRAW_INITIAL = Slot("draw_initial")
+TEACH_JOB_ID = Slot("teach_job_id")
+TEACH_MESSAGE = Slot("teach_message")
 
 
 # --- data -------------------------------------------------------------------------------

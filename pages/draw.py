@@ -6,7 +6,8 @@ Session state: last_drawing (the preprocessed 28x28 image, for the Model page), 
 canvas' own keys (see cnn_lab_ui.drawing): the drawing is kept when the page is left.
 The prediction is shown as st.metric "Prediction" (the digit) and st.metric "Confidence".
 The canvas and the prediction are one fragment: a stroke reruns only them. Under them, the "look
-closer" panels (cnn_lab_ui.why: Why?, What if?, Fool it) compute only while opened.
+closer" panels (cnn_lab_ui.why: Why?, What if?, Fool it) compute only while opened. Under the canvas,
+"It is really a" + "Keep this drawing", and below everything the "Teach it" panel (cnn_lab_ui.teach_panel).
 """
 
 import streamlit as st
@@ -16,7 +17,7 @@ from cnn_core.data import CLASS_NAMES
 from cnn_core.model import ModelFileError
 from cnn_core.preprocess import EmptyCanvasError, ImageFormatError
 from cnn_core.runs import RunError
-from cnn_lab_ui import charts, drawing, state, why, widgets
+from cnn_lab_ui import charts, drawing, state, teach_panel, why, widgets
 
 cnn_lab_ui.use_app_navigation()
 
@@ -76,9 +77,12 @@ def canvas_and_prediction(choice: str) -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:
         brush = st.slider("Brush width", 6, 40, 20, key="draw_brush", persist_state="session")
-        result = drawing.canvas(brush)
+        canvas_box = st.container()
         st.button("Clear", key="draw_clear", on_click=drawing.clear, help="Empty the canvas.")
         st.caption("Under the canvas: undo ↶, redo ↷, edit ✎ (move or delete strokes) and reset (bin).")
+        teach_panel.keep_control()  # before the canvas is drawn: keeping a drawing empties it for the next
+        with canvas_box:
+            result = drawing.canvas(brush)
     with right:
         shown = show_prediction(choice, result)
     if shown is not None:
@@ -86,4 +90,6 @@ def canvas_and_prediction(choice: str) -> None:
 
 
 st.title("Draw a digit")
-canvas_and_prediction(widgets.model_selector("draw_model"))
+choice = widgets.model_selector("draw_model")
+canvas_and_prediction(choice)
+teach_panel.show(choice)  # my drawings, teach the model, before and after

@@ -6,7 +6,7 @@ Widget keys: runs_compare (multiselect of runs to overlay), runs_detail (the run
 detail), runs_download ("Download model (.keras)"), runs_delete_sure (confirmation checkbox),
 runs_delete ("Delete run"), runs_view (all runs / mine / the class: cnn_lab_ui.classroom);
 runs_confusion, runs_cell_* and runs_compare_with: the clickable confusion matrix, its cell's
-digits and the difference of two runs (cnn_lab_ui.confusion).
+digits and the difference of two runs (cnn_lab_ui.confusion); versus_scratch (cnn_lab_ui.side_by_side).
 """
 
 import numpy as np
@@ -15,7 +15,7 @@ import streamlit as st
 import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.data import DataError
-from cnn_lab_ui import charts, classroom, confusion, grow, job_records, runs_table, state
+from cnn_lab_ui import charts, classroom, confusion, grow, job_records, runs_table, side_by_side, state
 from cnn_lab_ui.widgets import fmt_seconds
 
 cnn_lab_ui.use_app_navigation()
@@ -92,6 +92,7 @@ m2.metric("Test loss", f"{info.test_loss:.4f}")
 m3.metric("Epochs", f"{info.epochs_completed}/{info.config.epochs}", help=f"state: {info.state}")
 m4.metric("Training time", fmt_seconds(info.train_seconds), help="minutes:seconds spent fitting")
 st.caption(f"Data: {info.data_source}")
+side_by_side.show(info, infos, me)  # a transferred run beside the same data from scratch
 
 try:
     ds = state.dataset(info.config.dataset)
