@@ -78,6 +78,7 @@ class ProcessJob:
     def __init__(self, spec: JobSpec, pool: "WorkerPool"):
         self.spec, self._pool = spec, pool
         self.id, self.config, self.owner, self.preset = spec.job_id, spec.config, spec.owner, spec.preset
+        self.origin = spec.origin  # as TrainingJob's: a teach job is told apart by origin.kind == TAUGHT
         self.progress = Progress(self.id, self.config, self.owner)
         self.run_dir: Path | None = None
         self.worker_pid: int | None = None

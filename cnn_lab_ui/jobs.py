@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import training
+from cnn_core import runs, training
 
 from . import state, train_form
 from .widgets import fmt_seconds
@@ -27,7 +27,8 @@ def reattach_offer(manager, me: str) -> None:
 
     Widget keys: train_reattach_job (which job), train_reattach ("Reattach").
     """
-    mine = [j for j in manager.jobs(owner=me) if not j.done]
+    # Teach jobs are the Draw page's (it finds them again itself); their settings are no Train form's.
+    mine = [j for j in manager.jobs(owner=me) if not j.done and j.origin.kind != runs.TAUGHT]
     if not mine:
         return
     with st.container(border=True):

@@ -143,7 +143,7 @@ def current_job():
     while the page reloaded)."""
     manager, me = state.job_manager(), state.owner()
     if not state.TEACH_JOB_ID.is_set():
-        mine = [j for j in manager.jobs(owner=me) if j.preset == runs.TAUGHT]
+        mine = [j for j in manager.jobs(owner=me) if j.origin.kind == runs.TAUGHT]
         latest = ([j for j in mine if not j.done] or mine or [None])[-1]
         state.TEACH_JOB_ID.set(latest.id if latest else None)
     job_id = state.TEACH_JOB_ID.get()
@@ -154,10 +154,7 @@ def current_job():
 def start(choice: str, drawings: teach.DrawingSet) -> None:
     try:
         lesson = teach.read_folder(drawings.folder)  # the drawings as the job gets them, checked again
-        # submit_teach's two steps, with the preset that tells a teach job apart after a refresh (current_job).
-        # TODO(lead): fold back into submit_teach(..., preset=runs.TAUGHT) once the engine passes it.
-        config, origin = teach.plan(model_name(choice), lesson, runs.runs_root())
-        job = state.job_manager().submit(config, owner=state.owner(), preset=runs.TAUGHT, origin=origin, teach=lesson)
+        job = state.job_manager().submit_teach(model_name(choice), lesson, owner=state.owner())
     except UserError as e:  # too few of a digit, a model that reads clothes, a class limit, no disk space
         st.error(f"Cannot teach: {e}")
         return

@@ -253,6 +253,10 @@ def test_teaching_shows_before_and_after_and_the_taught_run_becomes_the_model(ru
     assert fresh.session_state[state.TEACH_JOB_ID.key] == job_id
     assert [b for b in fresh.button if b.key == "teach_stop"] or any("Saved as run" in s for s in texts(fresh.success))
     assert open_draw("0badf00d").session_state[state.TEACH_JOB_ID.key] is None  # not another learner's
+    train = AppTest.from_file(APP, default_timeout=180)  # the Train page offers only trainings to reattach to
+    train.session_state[state.OWNER.key] = "c0ffee00"
+    train.switch_page("pages/train.py").run()
+    assert not train.exception and not [s for s in train.selectbox if s.key == "train_reattach_job"]
 
     wait_for(at, lambda a: any("Saved as run" in s for s in texts(a.success)), "the teaching did not finish")
     [run] = [r for r in runs.list_runs(runs_dir) if r.origin.kind == runs.TAUGHT]
