@@ -1,6 +1,6 @@
 """Teach it, in a real browser: drawings made with the mouse, their digit corrected, kept, taught to the
-default model, before and after; another learner does not see them. And the Runs page's transfer beside
-the same data from scratch."""
+default model, before and after; another learner does not see them. (The Runs page's transfer beside the
+same data from scratch is tested with AppTest in tests/test_app_teach.py.)"""
 
 import re
 
@@ -71,43 +71,4 @@ def test_draw_correct_keep_teach_and_see_before_and_after(open_page):
     # The taught run is the Draw page's model now.
     combo = page.get_by_test_id("stSelectbox").filter(has_text="Model").get_by_role("combobox")
     expect(combo).to_have_value(re.compile(re.escape(run)))
-    h.expect_no_errors(page)
-
-
-@pytest.fixture(scope="module")
-def transfer_and_scratch(app_server):
-    """Real tiny runs in the app's runs folder: a parent, its frozen-conv transfer to 400 MNIST digits and the
-    same network from scratch on the same 400 digits."""
-    from cnn_core import grow, runs, training
-    from cnn_core.config import TrainConfig
-
-    manager = training.JobManager(max_jobs=1, runs_dir=app_server.runs_dir)
-
-    def train(config, origin=runs.FROM_SCRATCH):
-        job = manager.submit(config, origin=origin)
-        assert job.wait(600).state == "finished", job.snapshot().error
-        return runs.read_info(job.run_dir)
-
-    parent = train(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=300, batch_size=32, seed=21))
-    config, origin = grow.transferred(parent, "mnist", runs.FREEZE_CONV, {"limit": 400, "epochs": 1})
-    transfer = train(config, origin)
-    scratch = train(config)
-    return transfer.name, scratch.name
-
-
-@pytest.mark.browser
-def test_a_transfer_beside_the_same_data_from_scratch(page, transfer_and_scratch):
-    transfer, scratch = transfer_and_scratch
-    h.goto_page(page, "Runs")
-    h.select_option(page, "Run", transfer)
-    expect(page.get_by_role("heading", name="Transfer vs from scratch")).to_be_visible()
-    from cnn_lab_ui.runs_table import STAMP
-
-    for kind, name in (("transfer", transfer), ("scratch", scratch)):  # each side's title (the legends say it too)
-        title = re.compile(rf"^{kind} · {re.escape(STAMP.sub('', name))}")
-        expect(page.locator("strong", has_text=title)).to_be_visible()
-    expect(h.metric(page, "Test accuracy")).to_have_count(3)  # the run's own, then the two side by side
-    below = page.get_by_role("heading", name="Transfer vs from scratch").locator(
-        "xpath=following::*[@data-testid='stVegaLiteChart']")
-    expect(below.nth(1)).to_be_visible()  # the two runs' accuracy and loss curves, overlaid
     h.expect_no_errors(page)
