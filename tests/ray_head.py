@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from processes import die_with_parent
+
 RAY = Path(sys.executable).with_name("ray")
 AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
 
@@ -64,7 +66,8 @@ class RayHead:
              "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={self.temp}",
              "--node-ip-address=127.0.0.1",
              "--object-store-memory=200000000"],  # runs travel through it; the default takes 30% of RAM
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ),
+            preexec_fn=die_with_parent)  # ends with the test run even when stop() never runs
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -31,6 +31,9 @@ from pathlib import Path
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from processes import die_with_parent  # noqa: E402
+
 CHROMIUM = os.environ.get("CNN_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -94,9 +97,10 @@ class AppServer:
         self._log = open(self.log_path, "ab")
         self._log.write(f"$ {' '.join(self.command())}\n  (cwd {ROOT}, CNN_RUNS_DIR={self.runs_dir})\n".encode())
         self._log.flush()
-        # Its own process group, so stop() also ends whatever the server started.
+        # Its own process group, so stop() also ends whatever the server started; and it ends with the
+        # test process even when stop() never runs (a killed test run).
         self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         self.wait_healthy(timeout)
         return self
 

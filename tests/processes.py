@@ -1,0 +1,17 @@
+"""What the tests start ends with them: a server or a Ray head started by a test run that is killed
+(Ctrl-C twice, a CI timeout, kill -9) would otherwise live on with its workers, holding a port,
+memory and CPU, until someone finds it."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent() -> None:
+    """subprocess.Popen(preexec_fn=...): the child is sent SIGTERM when the process that started it
+    ends, however it ends (Linux). SIGTERM, not SIGKILL: a server still stops its workers, a Ray head
+    what it started."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
