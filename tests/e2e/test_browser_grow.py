@@ -9,6 +9,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from cnn_core import runs
+from cnn_lab_ui.runs_table import origin_text  # the Origin column's words
+
 import harness as h
 
 pytestmark = pytest.mark.browser
@@ -17,7 +20,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def parent(app_server):
     """A tiny run in the server's runs folder, trained here (the page under test grows it)."""
-    from cnn_core import runs, training
+    from cnn_core import training
     from cnn_core.config import TrainConfig
 
     manager = training.JobManager(max_jobs=1, runs_dir=app_server.runs_dir)
@@ -60,7 +63,7 @@ def test_continue_a_run_then_transfer_it_to_fashion_mnist(page, parent):
     h.button(page, "Train more epochs").click()
     continued = watch_to_the_end(page)
     h.goto_page(page, "Runs")
-    row = runs_row(page, f"continued from {parent.name}")
+    row = runs_row(page, origin_text(runs.Origin(runs.CONTINUED, parent.name)))
     assert row["Name"] == continued and row["Epochs"] == "2/2", row  # its epochs carry on from the parent's
 
     from cnn_core import data
@@ -77,6 +80,6 @@ def test_continue_a_run_then_transfer_it_to_fashion_mnist(page, parent):
     h.button(page, "Transfer").click()
     transferred = watch_to_the_end(page)
     h.goto_page(page, "Runs")
-    row = runs_row(page, f"transferred from {parent.name} (conv frozen)")
+    row = runs_row(page, origin_text(runs.Origin(runs.TRANSFERRED, parent.name, runs.FREEZE_CONV)))
     assert row["Name"] == transferred and row["Dataset"].lower().startswith("fashion"), row
     h.expect_no_errors(page)
