@@ -168,14 +168,24 @@ class JobQueue:
         self._lock = threading.Lock()
         self._queue: deque[ProcessJob] = deque()
         self._closing = False  # close() began: no new jobs, no new workers
+        self._broken: str | None = None  # why this pool can run no job any more (a Ray cluster gone)
 
     def enqueue(self, job: ProcessJob) -> None:
         with self._lock:
-            if not self._closing:
+            if not self._closing and self._broken is None:
                 self._queue.append(job)
                 self._renumber()
                 return
-        job._fail("the server is stopping; start the training again once it is back")
+        job._fail(self._broken or "the server is stopping; start the training again once it is back")
+
+    def _break(self, message: str) -> None:
+        """For good: the queued jobs fail with `message`, and so does every job submitted from now on."""
+        with self._lock:
+            self._broken = message
+            queued = list(self._queue)
+            self._queue.clear()
+        for job in queued:
+            job._fail(message)
 
     def stop(self, job: ProcessJob) -> None:
         with self._lock:

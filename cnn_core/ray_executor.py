@@ -23,6 +23,7 @@ Ray is imported only when a RayExecutor is made: the app on a laptop never loads
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import logging
 import os
@@ -168,7 +169,8 @@ class RayPool(JobQueue):
         while any(s.job is not None for s in self._slots) and time.monotonic() < deadline:
             time.sleep(0.1)  # the pump brings the stopped runs home
         for s in self._slots:
-            self._ray.kill(s.actor)
+            with contextlib.suppress(Exception):  # a cluster already gone
+                self._ray.kill(s.actor)
 
     # --- the pump ---------------------------------------------------------------------------
 
@@ -184,6 +186,10 @@ class RayPool(JobQueue):
 
     def _pump_once(self) -> None:
         ray = self._ray
+        if self._broken is None and not ray.is_initialized():  # the driver lost its cluster (the head stopped)
+            self._cluster_gone()
+        if self._broken is not None:
+            return  # any Ray call now would only try to start another cluster
         for slot in list(self._slots):
             if slot.where is None:
                 ready, _ = ray.wait([slot.ready_ref], timeout=0)
@@ -238,6 +244,21 @@ class RayPool(JobQueue):
         if job is not None:
             self._end_record(job)
         self._replace(slot, job)
+
+    def _cluster_gone(self) -> None:
+        message = (f"the Ray cluster at {self.address} went away (its head stopped, or the network to it "
+                   "failed); nothing was saved. Start the training again once the cluster is back and CNN Lab's "
+                   "server has been restarted.")
+        log.error("Ray cluster at %s lost", self.address)
+        with self._lock:
+            busy = [s.job for s in self._slots if s.job is not None]
+            for s in self._slots:
+                s.job = None
+        for job in busy:
+            if not job.done:
+                job._fail(message)
+            self._end_record(job)
+        self._break(message)
 
     def _replace(self, slot: _Slot, job: ProcessJob | None) -> None:
         try:
@@ -331,6 +352,9 @@ def connect(address: str):
     machine's cores; "HOST:PORT": an existing cluster's head). ClusterError when unreachable."""
     global _connected
     with _connect_lock:
+        # A driver whose cluster went away would start a Ray of its own at its next call (Ray reads this
+        # when it is imported): never on the app's machine behind the teacher's back.
+        os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
         try:
             import ray
         except ImportError:

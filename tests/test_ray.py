@@ -120,3 +120,36 @@ def test_a_killed_worker_fails_its_job_and_the_other_finishes(executor, runs_dir
     assert [p.name for p in Path(runs_dir).iterdir() if not p.name.startswith(".")] == [other.run_dir.name]
     again = executor.submit(TINY)  # the learner starts again: a new worker takes it
     assert again.wait(300).state == "finished"
+
+
+GONE = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from ray_head import RayHead
+head = RayHead(cpus=1).start()
+from cnn_core import config, ray_executor, records
+runs_dir = sys.argv[2]
+long = config.PRESETS["quick"].replace(limit=6000, epochs=20, batch_size=32)
+ex = ray_executor.RayExecutor(head.address, runs_dir=runs_dir, pool=ray_executor.RayPool(head.address, workers=1))
+job = ex.submit(long)
+while len(job.snapshot().batch_loss) < 2 and not job.done:
+    time.sleep(0.1)
+head.stop()  # the cluster goes away mid-run
+snap = job.wait(120)
+late = ex.submit(long).wait(30)  # a Start pressed afterwards
+print(json.dumps({"state": snap.state, "error": snap.error, "late": [late.state, late.error],
+                  "records": [[r.state, r.error] for r in records.list_records(runs_dir)]}))
+"""
+
+
+def test_a_cluster_that_goes_away_mid_run_fails_the_job_and_every_later_one(tmp_path):
+    """Its own head (the test stops it), in its own process: a process is a driver of one cluster."""
+    r = subprocess.run([sys.executable, "-c", GONE, str(ROOT / "tests"), str(tmp_path / "runs")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]  # the app's process lives on
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    gone = "the Ray cluster at 127.0.0.1:"
+    assert result["state"] == "failed" and gone in result["error"] and "went away" in result["error"], result
+    assert result["late"][0] == "failed" and gone in result["late"][1], result  # at once, not queued for ever
+    assert result["records"] == [["failed", result["error"]]], result  # the Runs page lists it
+    assert not [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]  # nothing half-written
