@@ -10,7 +10,7 @@ import streamlit as st
 
 from cnn_core import runs, training
 
-from . import state, train_form
+from . import charts, state, train_form
 from .widgets import fmt_seconds
 
 
@@ -86,6 +86,18 @@ def choose_once(job_id: str, run_name: str) -> None:
     if state.CHOSEN_FOR_JOB.get() != job_id:
         state.CHOSEN_FOR_JOB.set(job_id)
         state.choose_model(run_name)
+
+
+def batch_charts(snap) -> None:
+    """A running job's loss and accuracy per batch, side by side (a bounded number of points, the specs
+    reused: see charts.live_series)."""
+    if not snap.batch_loss:
+        return
+    c1, c2 = st.columns(2)
+    for col, series, title, colour in ((c1, snap.batch_loss, "Loss per batch", "#d62728"),
+                                       (c2, snap.batch_accuracy, "Accuracy per batch", "#1f77b4")):
+        frame = charts.live_series((snap.job_id, title), series, snap.batches_per_epoch)
+        col.vega_lite_chart(frame, charts.batch_spec(title, title.split()[0].lower(), colour), width="stretch")
 
 
 def test_size_for(snap) -> int | None:

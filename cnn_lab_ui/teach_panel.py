@@ -19,7 +19,7 @@ from cnn_core import runs, teach, training
 from cnn_core.errors import UserError
 from cnn_core.preprocess import ImageFormatError
 
-from . import charts, drawing, jobs, runs_table, state
+from . import drawing, jobs, runs_table, state
 
 DIGITS = list(range(10))
 THUMB = 56  # px: a kept 28x28 drawing, shown at 2x
@@ -184,12 +184,7 @@ def _progress(job_id: str) -> None:
         job.request_stop()
         snap = job.snapshot()
     st.progress(*jobs.progress(snap, jobs.test_size_for(snap)))
-    if snap.batch_loss:
-        c1, c2 = st.columns(2)
-        for col, series, title, colour in ((c1, snap.batch_loss, "Loss per batch", "#d62728"),
-                                           (c2, snap.batch_accuracy, "Accuracy per batch", "#1f77b4")):
-            frame = charts.live_series((job_id, title), series, snap.batches_per_epoch)
-            col.vega_lite_chart(frame, charts.batch_spec(title, title.split()[0].lower(), colour), width="stretch")
+    jobs.batch_charts(snap)
 
 
 def result(job, snap) -> None:

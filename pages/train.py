@@ -107,12 +107,7 @@ def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
     st.subheader(f"Job {snap.job_id}: {snap.state}")
     if not snap.done:
         st.progress(*jobs.progress(snap, jobs.test_size_for(snap)))
-    if snap.batch_loss:
-        c1, c2 = st.columns(2)
-        for col, series, title, colour in ((c1, snap.batch_loss, "Loss per batch", "#d62728"),
-                                           (c2, snap.batch_accuracy, "Accuracy per batch", "#1f77b4")):
-            frame = charts.live_series((job_id, title), series, snap.batches_per_epoch)
-            col.vega_lite_chart(frame, charts.batch_spec(title, title.split()[0].lower(), colour), width="stretch")
+    jobs.batch_charts(snap)
 
 
 snap = job.snapshot()
