@@ -46,13 +46,16 @@ fashion-data:
 lint: $(VENV)/.stamp-dev
 	$(PY) -m ruff check .
 
-# Lint first: a style slip fails in a second, before the suite's minutes.
+# Lint first: a style slip fails in a second, before the suite's minutes. The tests without a browser
+# run two at a time (one per core: many wait on subprocesses and TensorFlow's single-threaded import),
+# a test file per process; the browser tests, each with a server and Chromium, one at a time.
 test: $(VENV)/.stamp-dev browser fashion-data
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q --durations=15 -m "not browser" -n 2 --dist loadfile
+	$(PY) -m pytest -q --durations=15 -m browser
 
 test-fast: $(VENV)/.stamp-dev
-	$(PY) -m pytest -q -m "not browser"
+	$(PY) -m pytest -q -m "not browser" -n 2 --dist loadfile
 
 screenshots: $(VENV)/.stamp-dev browser
 	$(PY) -m tools.screenshots
