@@ -138,7 +138,7 @@ class RayPool(JobQueue):
         cpus = int(self._ray.cluster_resources().get("CPU", 1))
         # One actor per CPU the cluster offers (CNN_MAX_JOBS caps it): this machine's default of 2
         # is about its own 2 cores, not the cluster's.
-        cap = workers or (training.default_max_jobs() if os.environ.get("CNN_MAX_JOBS") else cpus)
+        cap = workers or (training.default_max_jobs() if os.environ.get(training.MAX_JOBS_ENV) else cpus)
         self.size = max(1, min(cap, cpus))
         self._actor_class = self._ray.remote(num_cpus=1, max_restarts=0)(Trainer)
         super().__init__()

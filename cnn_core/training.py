@@ -32,11 +32,13 @@ NOT_STARTED = "stopped before training started; no run saved"
 # What an active job is doing, for progress text that says so (None while queued).
 LOADING, TRAINING, TESTING, SAVING = "loading", "training", "testing", "saving"
 
+MAX_JOBS_ENV = "CNN_MAX_JOBS"  # a teacher's cap on jobs training at once (workers on this machine)
+
 
 def default_max_jobs() -> int:
     """Concurrent fits; CNN_MAX_JOBS overrides. Two fits share 2 cores well: each is
     mostly single-threaded small kernels, so a third would just slow all of them."""
-    env = os.environ.get("CNN_MAX_JOBS")
+    env = os.environ.get(MAX_JOBS_ENV)
     if env and env.isdigit() and int(env) > 0:
         return int(env)
     return max(1, min(2, os.cpu_count() or 1))

@@ -91,7 +91,7 @@ class RayHead:
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(60)
+                self.proc.wait(10)  # `ray start --block` may take half a minute to stop it all: then SIGKILL
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
             for pid in session_members(self.proc.pid):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_core import ray_executor, runs
+from cnn_core import ray_executor, runs, training
 
 import harness as h
 
@@ -16,7 +16,8 @@ pytestmark = pytest.mark.browser
 
 def test_train_page_trains_on_the_ray_cluster(tmp_path, browser, ray_head):
     server = h.AppServer(runs_dir=tmp_path / "runs", log_path=tmp_path / "server.log",
-                         env={ray_executor.ADDRESS_ENV: ray_head}).start()
+                         env={ray_executor.ADDRESS_ENV: ray_head,
+                              training.MAX_JOBS_ENV: "1"}).start()  # one actor: one TensorFlow import
     try:
         page = h.new_page(browser, server.url)
         h.configure_training(page, filters="8", limit=600, epochs=1, batch_size=32)
