@@ -213,7 +213,6 @@ class RayPool(JobQueue):
             job._apply(delta)  # the final state only once the run is home
             if done:
                 self._bring_home(slot, job, final)
-                self._end_record(job)
             elif self._records[job.id].due():
                 self._records[job.id].write(job.snapshot())
         self._dispatch()
@@ -229,8 +228,10 @@ class RayPool(JobQueue):
             try:
                 unpack_run(archive, Path(job.spec.runs_dir), final["run_name"], slot.where)
             except (OSError, UserError, tarfile.TarError) as e:  # a full disk here, a damaged archive
-                job._fail(f"the run trained on the cluster could not be saved here: {e}")
+                self._fail(job, f"the run trained on the cluster could not be saved here: {e}")
                 return
+        failed = final["state"] == training.FAILED
+        self._end_record(job, (job.snapshot().error or "the training failed") if failed else None)
         job._apply(final)  # finished / stopped / failed, with its run in the app's runs folder
 
     def _lost(self, slot: _Slot, error: Exception) -> None:
@@ -240,9 +241,7 @@ class RayPool(JobQueue):
                    "memory, or its node left the cluster); nothing was saved. Start the training again.")
         log.error("Ray worker %s lost during job %s: %s", slot.where, job.id if job else None, error)
         if job is not None and not job.done:
-            job._fail(message)
-        if job is not None:
-            self._end_record(job)
+            self._fail(job, message)
         self._replace(slot, job)
 
     def _cluster_gone(self) -> None:
@@ -256,8 +255,7 @@ class RayPool(JobQueue):
                 s.job = None
         for job in busy:
             if not job.done:
-                job._fail(message)
-            self._end_record(job)
+                self._fail(job, message)
         self._break(message)
 
     def _replace(self, slot: _Slot, job: ProcessJob | None) -> None:
@@ -285,16 +283,20 @@ class RayPool(JobQueue):
                 self._records[job.id] = recorder
                 slot.actor.start.remote(job.spec, pack_parent(job.spec))
 
-    def _end_record(self, job: ProcessJob) -> None:
-        """A job that ended: its record goes when its run came home, and stays, marked failed, when not."""
+    def _fail(self, job: ProcessJob, message: str) -> None:
+        self._end_record(job, message)  # the record first: whoever sees the job failed finds it listed
+        job._fail(message)
+
+    def _end_record(self, job: ProcessJob, error: str | None) -> None:
+        """Before a job is seen to end: its record goes (its run came home, or it saved none), or stays,
+        marked failed with `error`."""
         recorder = self._records.pop(job.id, None)
         if recorder is None:
             return
-        snap = job.snapshot()
-        if snap.state == training.FAILED:
-            recorder.write(snap, records.FAILED, snap.error)
-        else:
+        if error is None:
             recorder.remove()
+        else:
+            recorder.write(job.snapshot(), records.FAILED, error)
 
 
 def pack_parent(spec: JobSpec) -> bytes | None:
