@@ -51,7 +51,10 @@ if (!window.cnnLabServerLost) {{
 }}
 </script>""", unsafe_allow_javascript=True)
 
-from cnn_lab_ui import classroom, state  # noqa: E402  (after set_page_config, which must come first)
+import cnn_lab_ui  # noqa: E402  (after set_page_config, which must come first)
+from cnn_lab_ui import classroom, state  # noqa: E402
+
+cnn_lab_ui.keep_keras_state()  # no keras.backend.clear_session() after every rerun: see there
 
 state.remember_owner()
 classroom.name_box()  # the learner's display name, on every page

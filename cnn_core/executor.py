@@ -23,8 +23,10 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -138,11 +140,36 @@ class ProcessJob:
         self._ended.set()
 
 
+_start_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Start a spawned process without it running the parent's main script first.
+
+    A spawned child imports the parent's `__main__` again, from its file. In the app's server
+    that is app.py, not the server's entry point: Streamlit puts each script run's module in
+    sys.modules["__main__"]. So every worker ran the whole app (Streamlit imported, the Home
+    page drawn to nowhere, warnings in the server's log) before its first job. A stand-in with
+    no file and no spec makes the child import nothing; the worker's own code comes from
+    cnn_core by name.
+    """
+    with _start_lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
 class _Worker:
     def __init__(self, ctx):
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_worker_main, args=(child,), name="cnn-lab-worker", daemon=True)
-        self.process.start()
+        with _main_module_hidden():
+            self.process.start()
         child.close()  # the child's end lives in the child: EOF here means the worker is gone
         self.ready = False  # TensorFlow imported, waiting for jobs
         self.leaving = False  # told to exit, or exiting after its job: give it no new job

@@ -25,3 +25,30 @@ def use_app_navigation() -> None:
         # AppTest resets the flag before every run; a rerun there would drop button clicks.
         if not config.get_option("global.appTest"):
             st.rerun()
+
+
+def keep_keras_state() -> None:
+    """Stop Streamlit from calling keras.backend.clear_session() after every script run.
+
+    Streamlit (1.67, script_runner._clean_problem_modules) clears Keras' session after each run,
+    fragment runs included, whenever Keras is imported: a full gc.collect() of a heap that holds
+    TensorFlow, TensorFlow's kernel caches dropped, Keras' global state reset. With ten learners
+    whose Train pages poll twice a second that is twenty full collections a second, enough to
+    starve the server: their pages stopped updating (bench/class_load.py). The app needs none
+    of it: models are trained in worker processes, the server's models are cached and shared
+    between sessions, and resetting Keras' global state while another session loads a model is
+    a race. matplotlib's figures are still closed, as Streamlit does.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if getattr(script_runner._clean_problem_modules, "cnn_lab", False):
+        return
+
+    def close_figures_only() -> None:
+        import sys
+
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+    close_figures_only.cnn_lab = True
+    script_runner._clean_problem_modules = close_figures_only

@@ -80,3 +80,16 @@ def test_pages_and_helpers_do_not_import_tensorflow_at_start_up():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_script_run_leaves_keras_global_state_alone(runs_dir):
+    """Streamlit clears Keras' session after every run (a full gc.collect, TensorFlow's kernel
+    caches dropped): twenty times a second with ten Train pages open. The app turns that off."""
+    import keras
+
+    first = keras.layers.Dense(1).name
+    at = open_page("home")
+    assert not at.exception, at.exception
+    at.run()
+    later = keras.layers.Dense(1).name
+    assert later != first, "Keras' name counter was reset: keras.backend.clear_session() ran after the script"

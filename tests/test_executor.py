@@ -155,3 +155,26 @@ def test_close_kills_a_worker_that_does_not_exit(runs_dir):
     own.close(timeout=2)
     assert time.monotonic() - started < 15
     assert not os.path.exists(f"/proc/{pid}/status"), "the frozen worker should be killed and reaped"
+
+
+def test_a_worker_does_not_run_the_parents_main_script(runs_dir, tmp_path, monkeypatch):
+    """In the app's server, sys.modules["__main__"] is Streamlit's module for app.py: a spawned
+    worker would run the whole app again (as `__mp_main__`) before its first job."""
+    import sys
+    import types
+
+    marker = tmp_path / "main-script-ran"
+    script = tmp_path / "app_like.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)  # as Streamlit's script module: a file, no spec
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    own = executor.WorkerPool(workers=1)
+    try:
+        wait_for(lambda: own._workers[0].ready, what="the worker's start")
+        snap = executor.LocalExecutor(runs_dir=runs_dir, pool=own).submit(TINY.replace(limit=200)).wait(240)
+        assert snap.state == training.FINISHED, snap.error
+    finally:
+        own.close()
+    assert sys.modules["__main__"] is main, "the parent's main module is put back"
+    assert not marker.exists(), "the worker ran the parent's main script"
