@@ -7,7 +7,7 @@ For each executor, a fresh `streamlit run app.py` on 127.0.0.1:
 Every learner opens the Train page, sets the same small job and presses Start, one after the
 other; the script then reads each page's queue position once, and waits until every page shows
 its result. It prints: every job finished, no page error, the queue positions seen (queued jobs
-must hold distinct positions 1..q), the total time from the first Start to the last result, each
+must hold distinct, consecutive positions), the total time from the first Start to the last result, each
 job's wall time minus its own train_seconds (queueing + dispatch + worker start-up + bringing the
 run home: the per-job overhead of each executor), and the server's memory before and after.
 
@@ -56,7 +56,7 @@ def one_class(browser, work: Path, name: str, env: dict, learners: int, limit: i
                 L.set_job_size(page, limit, 1)
             starts = [L.press_start(page) for page in pages]
             positions = queue_positions(pages)
-            marks = L.wait_done(pages, 1200)
+            marks = L.wait_done(pages, 600)
             ends = [m["t"] / 1000 for m in marks]
             errors = [m.get("text") for m in marks if not m["ok"]]
             overheads, accs = [], []
@@ -72,8 +72,10 @@ def one_class(browser, work: Path, name: str, env: dict, learners: int, limit: i
     queued = sorted(p for p in positions if p is not None)
     ok = not errors and len(infos) == learners
     table.add(f"{name}: jobs finished", f"{len(infos)} of {learners}, page errors: {len(errors)}", "all, none", ok)
-    table.add(f"{name}: queue positions seen", f"{queued or 'none queued'}", "1..q, distinct",
-              queued == list(range(1, len(queued) + 1)))
+    # Read one page after the other once all have pressed Start: the first jobs may have left the
+    # queue by then, so the positions seen are distinct and consecutive, not necessarily from 1.
+    table.add(f"{name}: queue positions seen", f"{queued or 'none queued'}", "distinct, consecutive",
+              queued == list(range(queued[0], queued[0] + len(queued))) if queued else True)
     table.add(f"{name}: first Start to last result", f"{max(ends) - min(starts):.1f} s")
     table.add(f"{name}: per-job overhead (wall - train)",
               f"median {statistics.median(overheads):.1f} s, min {min(overheads):.1f} s, max {max(overheads):.1f} s")

@@ -230,10 +230,21 @@ def wait_done(pages, cap: float, tick=None) -> list[dict]:
         if all(marks):
             return marks
         if time.monotonic() > deadline:
+            for i, page in enumerate(pages):  # what a page without a result shows instead
+                if marks[i] is None:
+                    print(f"  page {i} shows: {_status_text(page)}", file=sys.stderr, flush=True)
             raise AssertionError(f"{marks.count(None)} of {len(pages)} page(s) showed no result within {timeout:.0f} s")
         if tick:
             tick()
         time.sleep(0.2)
+
+
+def _status_text(page) -> str:
+    try:
+        text = page.get_by_test_id("stMain").inner_text(timeout=10_000)
+    except Exception as e:
+        return f"(unreadable: {type(e).__name__})"
+    return " | ".join(line for line in text.splitlines() if line.strip())[:400]
 
 
 def finished_run(page, server) -> tuple[str, float, float]:
