@@ -187,3 +187,14 @@ def test_preprocessed_drawings_resemble_the_preprocessed_digit(mnist_test):
         reference = canvas_to_mnist(x[index])
         corr.append(np.corrcoef(canvas_to_mnist(d.rgba).ravel(), reference.ravel())[0, 1])
     assert np.median(corr) > 0.8
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3, 5, 8, 13])
+def test_disk_filter_equals_grey_morphology_with_a_disk_footprint(radius):
+    from cnn_core.preprocess import _disk_filter
+
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    disk = yy**2 + xx**2 <= radius**2
+    a = np.random.default_rng(radius).random((61, 47)).astype(np.float32)
+    assert np.array_equal(_disk_filter(ndi.maximum_filter, a, radius), ndi.grey_dilation(a, footprint=disk))
+    assert np.array_equal(_disk_filter(ndi.minimum_filter, a, radius), ndi.grey_erosion(a, footprint=disk))
