@@ -734,8 +734,8 @@ def main() -> int:
     BUDGET = Budget(args.deadline or (600 if args.quick else 900))
 
     print(f"machine: {_common.machine()}; load average at start {_common.loadavg()}")
-    sizes = " (--quick sizes)" if args.quick else ""
-    print(f"sections: {', '.join(only)}{sizes}; data: {_data_dir() or 'what cnn_core finds'}")
+    label = " (--quick sizes)" if args.quick else ""
+    print(f"sections: {', '.join(only)}{label}; data: {_data_dir() or 'what cnn_core finds'}")
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cnn-lab-live-"))
     work.mkdir(parents=True, exist_ok=True)
     table = Table()

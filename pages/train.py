@@ -114,7 +114,7 @@ snap = job.snapshot()
 active = not snap.done
 with panel:
     st.caption(f"Started by {runs_table.started_by(job.owner, me)}. Settings: {train_form.summary(job.config)}")
-    st.fragment(show_job, run_every=0.5 if active else None)(job.id, active, snap.epoch)
+    st.fragment(show_job, run_every=1.0 if active else None)(job.id, active, snap.epoch)
     if snap.epoch_history["loss"]:
         c3, c4 = st.columns(2)
         c3.altair_chart(charts.epoch_chart(snap.epoch_history, "loss", "Loss per epoch", "loss"), width="stretch")
