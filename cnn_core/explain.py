@@ -16,8 +16,9 @@ makes a signed map, linear in the score; the heatmap is its positive part, the p
 Measured on the default model (bench/explain.py; tests/test_explain.py): zeroing the 20% hottest ink
 pixels lowers the predicted class' probability 3.5x (gradcam), 8.1x (gradient) and 8.4x (smoothgrad)
 as much as zeroing random ink pixels. Absolute values of gradients and gradient x input were tried
-and left out: their maps from a model with re-initialised weights rank-correlate 0.58-0.99 with the
-trained model's (Adebayo et al. 2018's sanity check; gradient x input mostly redraws the input).
+and left out: their maps from a model with re-initialised weights rank-correlate 0.58-0.60 and 0.53
+with the trained model's, where the methods kept score 0.14-0.27 (Adebayo et al. 2018's sanity check,
+threshold 0.5; gradient x input mostly redraws the input). README's "Why did it read that?" has them.
 
 A contrast, "why A and not B", is the signed map of the score logit_A - logit_B. Every signed map
 is linear in the score, so it equals map(A) - map(B): positive where the pixels favour A over B,

@@ -272,6 +272,18 @@ def test_an_empty_cell_and_a_run_whose_model_cannot_load_are_said_plainly(runs_h
     assert len(_shown(at)) == min(int(shown[1, 1]), 40), "the digits are still shown"
 
 
+def chart_cells(chart) -> np.ndarray:
+    """The 10x10 matrix a confusion chart draws, read from the data Streamlit sends to the browser."""
+    import pyarrow as pa
+
+    cells = np.full((10, 10), -10**9)
+    for ds in chart.proto.datasets:
+        table = pa.ipc.open_stream(ds.data.data).read_all().to_pandas()
+        if {"t", "p", "count"} <= set(table.columns) and len(table) == 100:
+            cells[table["t"], table["p"]] = table["count"]
+    return cells
+
+
 def test_two_runs_side_by_side_with_their_difference(runs_here, mnist):
     import json
 
@@ -287,6 +299,12 @@ def test_two_runs_side_by_side_with_their_difference(runs_here, mnist):
     assert "difference" in json.dumps(spec["title"])
     diff = confusion_difference(mnist.y_test, a.y_pred, b.y_pred)
     assert (diff.sum(axis=1) == 0).all()
+    # What the chart draws is that matrix: its cells, read back from the data the page sent.
+    drawn = chart_cells(charts[-1])
+    assert drawn.shape == (10, 10) and (drawn == diff).all() and (drawn.sum(axis=1) == 0).all()
+    other = np.zeros((10, 10), int)
+    np.add.at(other, (mnist.y_test, b.y_pred), 1)
+    assert (chart_cells(charts[-2]) == other).all()  # beside it, the other run's own matrix
     gained = int(np.trace(diff))
     assert any(f"gets {abs(gained):,} digits {'more' if gained >= 0 else 'fewer'} right" in c.value for c in at.caption)
     assert any("Each row adds up to 0" in c.value for c in at.caption)

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from cnn_core import inference
-from cnn_core.explain import DEFAULT_METHOD
+from cnn_core.explain import DEFAULT_METHOD, Explainer
+from cnn_core.preprocess import canvas_to_mnist, decode_image
+from cnn_core.runs import MODEL_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,12 +73,21 @@ def test_explain_with_method_and_target_and_a_model_file(images, tmp_path, mnist
     compile_model(model, config)
     model.fit(mnist.x_train[:300, :, :, None] / 255.0, mnist.y_train[:300], epochs=1, verbose=0)
     model.save(tmp_path / "tiny.keras")
-    r = cli("explain", "--model", str(tmp_path / "tiny.keras"), "--method", "gradcam", "--target", "3",
-            images["digit0"])
-    assert r.returncode == 0, r.stderr
-    line = json.loads(r.stdout)
-    assert line["target"] == 3 and line["method"] == "gradcam"
-    check_grid(line["heatmap"])
+    (tmp_path / "run").mkdir()  # the same model as a run folder's model.keras: --model takes either
+    model.save(tmp_path / "run" / MODEL_FILE)
+    for source in (tmp_path / "tiny.keras", tmp_path / "run"):
+        r = cli("explain", "--model", str(source), "--method", "gradcam", "--target", "3", images["digit0"])
+        assert r.returncode == 0, r.stderr
+        line = json.loads(r.stdout)
+        assert line["target"] == 3 and line["method"] == "gradcam"
+        check_grid(line["heatmap"])
+        # The map is class 3's Grad-CAM of this very model, not the predicted class' or another method's.
+        explainer = Explainer(inference.Predictor.load(source))
+        image = canvas_to_mnist(decode_image(images["digit0"]))
+        expected = explainer.heatmap(image, 3, "gradcam").normalised()
+        np.testing.assert_allclose(line["heatmap"], expected, atol=1e-4)
+        other = explainer.heatmap(image, 5, "gradcam").normalised()
+        assert np.abs(np.asarray(line["heatmap"]) - other).max() > 1e-2  # the comparison can tell classes apart
 
 
 def test_gradcam_on_a_model_without_conv_layers_is_one_line_offering_the_gradient(images, tmp_path):
