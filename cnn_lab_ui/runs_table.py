@@ -36,6 +36,21 @@ def may_delete(info, me: str) -> bool:
     return info.owner is not None and info.owner == me
 
 
+def chosen() -> list[str]:
+    """The runs this session chose on the Runs page: the one in detail, then those compared (no repeats)."""
+    names = [st.session_state.get("runs_detail"), *st.session_state.get("runs_compare", [])]
+    return [n for n in dict.fromkeys(names) if n is not None]
+
+
+def forget_chosen(gone: list[str]) -> list[str]:
+    """Let go of these runs wherever the Runs page has them chosen (they were deleted); returns them."""
+    if st.session_state.get("runs_detail") in gone:
+        st.session_state.pop("runs_detail")
+    if "runs_compare" in st.session_state:
+        st.session_state["runs_compare"] = [n for n in st.session_state["runs_compare"] if n not in gone]
+    return gone
+
+
 def short_label(info) -> str:
     """A run's name without its date-time prefix, with its accuracy: 'mnist-quick-3f2a · 98.45%'."""
     return f"{STAMP.sub('', info.name)} · {info.test_accuracy:.2%}"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
+from cnn_core import runs
+
 from . import state
+
+APP_FOLDER = Path(__file__).resolve().parent.parent  # app.py's folder: the checkout or install
 
 
 def model_selector(key: str, label: str = "Model") -> str:
@@ -45,3 +51,20 @@ def fmt_seconds(seconds: float | None) -> str:
         return "–"
     s = int(round(seconds))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as a page shows it: relative to the app's folder when inside it (models/default.keras).
+
+    Pages never show where the app was installed (a path of the machine, with its home folder);
+    folders someone named on purpose (CNN_DATA_DIR, CNN_RUNS_DIR outside the app) are shown as named.
+    """
+    path = Path(path)
+    return path.relative_to(APP_FOLDER).as_posix() if path.is_relative_to(APP_FOLDER) else str(path)
+
+
+def model_file(choice: str, path: str | Path) -> str:
+    """Where the Model page's model comes from: the shipped file, or a run's by the run's name."""
+    if choice == state.DEFAULT:
+        return f"{shown_path(path)} (shipped with CNN Lab)"
+    return f"{runs.MODEL_FILE} of run {choice}, in the runs folder (see the Runs page)"

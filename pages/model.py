@@ -30,7 +30,7 @@ except (ModelFileError, RunError) as e:
     st.error(f"Cannot load this model: {e}")
     st.stop()
 model, key = predictor.model, pictures.model_key(predictor)
-st.caption(f"Model file: {predictor.path}")
+st.caption(f"Model file: {widgets.model_file(choice, predictor.path)}")
 
 st.header("Layers")
 summary = introspect.summary(model)

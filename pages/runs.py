@@ -16,7 +16,7 @@ import cnn_lab_ui
 from cnn_core import runs
 from cnn_core.data import DataError
 from cnn_lab_ui import charts, classroom, confusion, grow, job_records, runs_table, side_by_side, state
-from cnn_lab_ui.widgets import fmt_seconds
+from cnn_lab_ui.widgets import fmt_seconds, shown_path
 
 cnn_lab_ui.use_app_navigation()
 me = state.owner()
@@ -28,6 +28,7 @@ def delete(name: str) -> None:
             raise runs.RunError(f"run {name} is not yours to delete")
         runs.delete_run(name)
         state.RUNS_MESSAGE.set(("success", f"Deleted run {name}."))
+        runs_table.forget_chosen([name])  # you deleted it: no "was deleted" warning on top of the success
     except runs.RunError as e:
         state.RUNS_MESSAGE.set(("error", str(e)))
     st.session_state["runs_delete_sure"] = False
@@ -39,6 +40,10 @@ if message := state.RUNS_MESSAGE.pop():
 infos, problems = state.scan_runs()
 for problem in problems:
     st.warning(f"Skipped a damaged run folder: {problem}")
+by_name = {r.name: r for r in infos}
+# A run you had open that was deleted under the page (by its owner elsewhere, by hand): say so, once.
+for name in runs_table.forget_chosen([n for n in runs_table.chosen() if n not in by_name]):
+    st.warning(f"The run **{name}** you had open was deleted.", icon=":material/delete:")
 jobs = [j.snapshot() for j in state.job_manager().active()]
 if jobs:
     st.info(f"{len(jobs)} training job(s) running. Open the Train page to watch or stop one.")
@@ -50,7 +55,7 @@ else:
     st.dataframe(runs_table.table(classroom.only_mine(infos, me) if view == classroom.MINE else infos, jobs, me),
                  hide_index=True, column_config={"Test accuracy": st.column_config.NumberColumn(format="percent"),
                                                  "Learning rate": st.column_config.NumberColumn(format="%.4f")})
-st.caption(f"Runs folder: {runs.runs_root()}")
+st.caption(f"Runs folder: {shown_path(runs.runs_root())}")
 job_records.show()  # failed or interrupted trainings, with their curves so far
 if not infos:
     st.info("No saved runs yet: train a model and it appears here.")
@@ -58,11 +63,10 @@ if not infos:
     st.stop()
 
 names = [r.name for r in infos]
-by_name = {r.name: r for r in infos}
 labels = {r.name: runs_table.short_label(r) for r in infos}  # the same words in the picker and the legends
 st.header("Compare runs")
 # Session state alone sets the choice (a default as well would be a second source, and a warning).
-st.session_state["runs_compare"] = [n for n in st.session_state.get("runs_compare", names[:2]) if n in by_name]
+st.session_state["runs_compare"] = st.session_state.get("runs_compare", names[:2])
 picked = st.multiselect("Runs to overlay", names, key="runs_compare", format_func=labels.get)
 histories = {}
 for name in picked:
@@ -76,8 +80,6 @@ if histories:
     c2.altair_chart(charts.runs_overlay(histories, "loss", "Loss"), width="stretch")
 
 st.header("One run in detail")
-if st.session_state.get("runs_detail") not in by_name:
-    st.session_state.pop("runs_detail", None)
 name = st.selectbox("Run", names, key="runs_detail")
 key = runs_table.run_key(name)
 try:

@@ -87,6 +87,28 @@ def test_broken_run_choice_shows_an_error_not_a_traceback(runs_dir):
     assert not at.warning and at.selectbox(key="model_model").value == "__default__"
 
 
+def page_text(at) -> str:
+    """Every element's message on the page (main and sidebar): what a person could read there."""
+    return "\n".join(str(node.proto) for root in (at.main, at.sidebar) for node in root if hasattr(node, "proto"))
+
+
+def test_no_path_of_the_machine_is_shown(runs_dir, train_runs):
+    """The Model page names the shipped model and a run's model without the checkout's (or runs') absolute path."""
+    import shutil
+
+    from cnn_core.config import TrainConfig
+
+    folder, names = train_runs(TrainConfig(filters=(4, 8), batch_norm=True, pooling=False, dense_units=0, epochs=1,
+                                           limit=300, batch_size=50, seed=4))  # the same run as the step test below
+    shutil.copytree(folder, runs_dir)
+    text = page_text(open_model_page())
+    assert str(ROOT) not in text
+    assert "Model file: models/default.keras" in text  # relative to the app's folder
+    text = page_text(open_model_page(chosen_model=names[0]))
+    assert f"run {names[0]}" in text
+    assert str(runs_dir) not in text and str(ROOT) not in text
+
+
 def test_figures_are_made_once_per_model_and_image(runs_dir, monkeypatch):
     """Reruns for the same model and image reuse the pictures: counted at the real plotting functions."""
     from cnn_core import introspect, plots

@@ -158,7 +158,41 @@ def test_delete_needs_confirmation(alices_run, runs_dir):
     assert not at.exception, at.exception
     assert not (runs_dir / alices_run).exists()
     assert any("Deleted run" in s.value for s in at.success)
+    assert not at.warning, "the one who deleted it is not told it is gone"
     assert alices_run not in set(at.dataframe[0].value["Name"])
+
+
+def test_a_run_deleted_while_open_is_named(runs_here, runs_dir):
+    """Runs chosen here, then deleted under the page (by their owner elsewhere, by hand): the page names them."""
+    first, second = runs_here
+    at = open_runs(runs_detail=first)
+    at.multiselect(key="runs_compare").set_value([first, second]).run()
+    assert not at.warning
+    shutil.rmtree(runs_dir / first)
+    at.run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == [f"The run **{first}** you had open was deleted."]
+    assert at.selectbox(key="runs_detail").value == second
+    assert at.multiselect(key="runs_compare").value == [second]
+    at.run()
+    assert not at.warning, "said once"
+    # The last run goes too: named as well, with no runs left to show.
+    shutil.rmtree(runs_dir / second)
+    at.run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == [f"The run **{second}** you had open was deleted."]
+    assert any("No saved runs yet" in i.value for i in at.info)
+    at.run()
+    assert not at.warning, "said once"
+
+
+def test_the_runs_folder_is_shown_relative_to_the_app_folder(runs_dir, monkeypatch):
+    from cnn_lab_ui import widgets
+
+    monkeypatch.setattr(widgets, "APP_FOLDER", runs_dir.parent)  # as if runs_dir were the app's own runs/
+    at = open_runs()
+    assert "Runs folder: runs" in [c.value for c in at.caption]
+    assert not [c.value for c in at.caption if str(runs_dir) in c.value]
 
 
 def test_only_the_runs_owner_sees_delete(alices_run, runs_here, runs_dir):

@@ -155,3 +155,32 @@ def test_unwritable_runs_folder_is_refused_at_submit(tmp_path):
     with pytest.raises(RunError, match="cannot save runs in"):
         manager.submit(TINY)
     assert manager.jobs() == []
+
+
+@pytest.mark.parametrize("stop", [False, True], ids=["to-the-end", "stopped-after-a-batch"])
+def test_the_job_says_testing_while_it_tests_and_saving_while_it_saves(runs_dir, monkeypatch, stop):
+    """What the Train page's progress text reads ("Testing on 10,000 digits…", "Saving the run…"), seen at the
+    real test-set evaluation and the real save of a real job: recorded when each is called."""
+    from cnn_core import evaluate
+
+    manager = training.JobManager(runs_dir=runs_dir)
+    seen = {}
+
+    def recording(step, real):
+        def wrapper(*args, **kwargs):
+            snap = manager.jobs()[0].snapshot()
+            seen[step] = (snap.state, snap.phase)
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(evaluate, "evaluate", recording("evaluate", evaluate.evaluate))
+    monkeypatch.setattr(runs, "save_run", recording("save", runs.save_run))
+    job = manager.submit(TINY.replace(epochs=50 if stop else 1, limit=300))
+    if stop:
+        wait_for(job, lambda s: len(s.batch_loss) >= 1)
+        job.request_stop()
+    final = job.wait(300)
+    assert final.state == (training.STOPPED if stop else training.FINISHED), final.error
+    busy = training.STOPPING if stop else training.RUNNING
+    assert seen == {"evaluate": (busy, training.TESTING), "save": (busy, training.SAVING)}
+    assert final.phase is None

@@ -8,6 +8,10 @@ its own temporary runs folder, Debian's Chromium), then, as one visitor:
   train  a finished small run (6,000 digits, 3 epochs) with its charts and accuracy
   runs   that run in the runs table, its curves and confusion matrix
 
+The app's data and runs folders are neutral ones under the temporary folder, and a page whose text
+shows a path of this machine (the checkout, the home folder, the real data's folder) is refused
+with MachinePathShown: the README's pictures never show where they were taken.
+
 Usage, from the repository's root (a module, so that the harness imports as tests.e2e.harness):
   .venv/bin/python -m tools.screenshots [--out docs/screenshots] [--pages home,draw,...]
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -31,9 +36,31 @@ RUN = dict(filters="16, 32", limit=6000, epochs=3, batch_size=64)
 MARKER = ".cnn-lab-screenshots"  # a folder this script made, and may empty
 
 
-def shoot(page, out: Path, name: str) -> Path:
+class MachinePathShown(RuntimeError):
+    """A page shows a path of the machine the screenshots are taken on: the picture is not taken."""
+
+
+def machine_paths(data: Path | None = None) -> list[str]:
+    """What no screenshot may show: the checkout's folder, the home folder, the real data's folder."""
+    paths = [ROOT, Path.home()] + ([data.resolve().parent] if data is not None else [])
+    return [str(p) for p in dict.fromkeys(paths) if p != Path(p.anchor)]  # never "/" alone
+
+
+def refuse_machine_paths(text: str, name: str, paths: list[str]) -> None:
+    """Raise MachinePathShown, naming the path and the line, when `text` (a page's) shows one of `paths`."""
+    for path in paths:
+        found = re.search(re.escape(path) + r"(?![\w.-])", text)  # /root, not /rooted
+        if found:
+            line = text[text.rfind("\n", 0, found.start()) + 1:].split("\n", 1)[0].strip()
+            raise MachinePathShown(
+                f"the {name} page shows {path}, a path of this machine, in {line!r}: no screenshot taken. "
+                "Show it relative to the app's folder (cnn_lab_ui.widgets.shown_path), or use neutral folders.")
+
+
+def shoot(page, out: Path, name: str, forbidden: list[str]) -> Path:
     h.wait_for_script_idle(page)
     h.wait_for_pictures(page)
+    refuse_machine_paths(page.inner_text("body"), name, forbidden)
     page.mouse.move(0, 0)  # no hover effects
     path = out / f"{name}.png"
     h.screenshot_full(page, path)
@@ -63,6 +90,7 @@ def main(argv=None) -> int:
     if data.is_file():
         (demo / "data" / "mnist.npz").symlink_to(data.resolve())
         os.environ["CNN_DATA_DIR"] = str(demo / "data")
+    forbidden = machine_paths(data if data.is_file() else None)
     os.environ.setdefault("CNN_NO_DOWNLOAD", "1")
 
     from playwright.sync_api import sync_playwright
@@ -79,27 +107,27 @@ def main(argv=None) -> int:
                 h.expect_no_exception(page)
                 if "home" in wanted:
                     h.expect(page.get_by_test_id("stImage").locator("img")).to_have_count(4, timeout=h.APP_TIMEOUT)
-                    shoot(page, out, "home")
+                    shoot(page, out, "home", forbidden)
                 if "draw" in wanted:
                     h.goto_page(page, "Draw")
                     h.draw_strokes(page, h.DIGITS[7])
                     h.expect(h.metric(page, "Prediction")).to_have_text("7")
-                    shoot(page, out, "draw")
+                    shoot(page, out, "draw", forbidden)
                 if "model" in wanted:
                     h.goto_page(page, "Model")
                     h.expect(h.image_with_caption(page, "(Conv2D): output").first).to_be_visible()
-                    shoot(page, out, "model")
+                    shoot(page, out, "model", forbidden)
                 if "train" in wanted or "runs" in wanted:
                     h.configure_training(page, **RUN)
                     h.button(page, "Start training").click()
                     name, accuracy = h.wait_training_finished(page)
                     print(f"  trained {name}: {accuracy}", flush=True)
                     if "train" in wanted:
-                        shoot(page, out, "train")
+                        shoot(page, out, "train", forbidden)
                 if "runs" in wanted:
                     h.goto_page(page, "Runs")
                     h.expect(page.locator(".st-key-runs_confusion .vega-embed svg.marks").first).to_be_visible()
-                    shoot(page, out, "runs")
+                    shoot(page, out, "runs", forbidden)
             except Exception:
                 try:
                     page.screenshot(path=str(out / "_failed.png"), full_page=True)
