@@ -59,3 +59,34 @@ def test_pages_and_ui_modules_use_only_widget_keys_raw():
             if key not in widgets and not key.startswith("train_"):  # train_<field>: the form's widgets
                 raw.append(f"{f.relative_to(ROOT)}: {key}")
     assert not raw, f"raw non-widget session keys outside cnn_lab_ui/state.py: {raw}"
+
+
+# --- errors: every error the engine raises for a user is an errors.UserError ---------------------
+
+def test_every_engine_error_class_is_a_user_error():
+    """The CLI and the pages catch UserError alone, so an engine error outside it would be a raw traceback.
+
+    Exempt: private classes (runs._Bad never leaves its module) and files.UnsafeFileError, an OSError on
+    purpose: the callers that read files catch OSError, and runs wraps it in a RunError for the user.
+    """
+    import importlib
+    import inspect
+
+    from cnn_core.errors import UserError
+
+    exempt = {"files.UnsafeFileError"}
+    found, outside = [], []
+    for path in sorted((ROOT / "cnn_core").glob("*.py")):
+        if path.stem == "__main__":  # importing it runs the CLI
+            continue
+        module = importlib.import_module(f"cnn_core.{path.stem}")
+        for name, cls in vars(module).items():
+            if not (inspect.isclass(cls) and cls.__module__ == module.__name__ and name.endswith("Error")):
+                continue
+            if name.startswith("_") or f"{path.stem}.{name}" in exempt:
+                continue
+            found.append(name)
+            if not issubclass(cls, UserError):
+                outside.append(f"{path.stem}.{name}")
+    assert "RunError" in found and "UsageError" in found, found  # the scan sees the engine's classes
+    assert not outside, f"engine errors that are not UserErrors: {outside}"
