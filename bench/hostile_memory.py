@@ -58,7 +58,7 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
     import numpy as np
     from PIL import Image
 
-    from cnn_core import evaluate, runs
+    from cnn_core import evaluate, runs, states
     from cnn_core.config import TrainConfig
     from cnn_core.data import load
     from cnn_core.model import build_model, save_for_inference
@@ -80,7 +80,7 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
     result = evaluate.evaluate(model, ds.x_test, ds.y_test)
     base = tmp / "runs"
     good = runs.save_run(base, "good", config=cfg, model_writer=lambda p: save_for_inference(model, cfg, p),
-                         history={"batch": {"loss": [2.3]}}, evaluation=result, state="finished",
+                         history={"batch": {"loss": [2.3]}}, evaluation=result, state=states.FINISHED,
                          epochs_completed=1, train_seconds=1, data_source=ds.source, params=model.count_params())
     for name in ("rows-300m", "deep-json", "sparse-model"):
         shutil.copytree(good, base / name)

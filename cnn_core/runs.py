@@ -36,6 +36,7 @@ from .config import LIMITS, NUM_CLASSES, TrainConfig
 from .errors import UserError
 from .files import UnsafeFileError, fsync_dir, open_regular
 from .model import MAX_MODEL_BYTES
+from .states import FINISHED, STOPPED
 
 log = logging.getLogger(__name__)
 # The run folder's layout: every other module reads these names from here.
@@ -47,7 +48,7 @@ PREDICTIONS_FILE = "predictions.npz"
 STATE_FILE = "training_state.npz"  # optional: older runs, and runs saved by hand, have none
 TEACH_REPORT = "teach.json"  # a taught run's before/after report (cnn_core/teach.py)
 RUN_FILES = (RUN_JSON, CONFIG_JSON, HISTORY_JSON, MODEL_FILE, PREDICTIONS_FILE)  # every run has these
-STATES = ("finished", "stopped")
+STATES = (FINISHED, STOPPED)  # a saved run finished or was stopped
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 TMP_PREFIX = ".tmp-"  # a run being written
 TRASH_PREFIX = ".deleting-"  # a run being deleted

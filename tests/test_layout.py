@@ -90,3 +90,19 @@ def test_every_engine_error_class_is_a_user_error():
                 outside.append(f"{path.stem}.{name}")
     assert "RunError" in found and "UsageError" in found, found  # the scan sees the engine's classes
     assert not outside, f"engine errors that are not UserErrors: {outside}"
+
+
+# --- job states: cnn_core/states.py spells them; everyone else compares with its constants --------
+
+def test_only_states_py_spells_the_job_states():
+    """A comparison with a bare "finished" would silently never match if a state were renamed."""
+    from cnn_core import states
+
+    names = "|".join(re.escape(v) for k, v in vars(states).items() if k.isupper() and isinstance(v, str))
+    quoted = rf"""["'](?:{names})["']"""
+    compared = re.compile(rf"""(?:==|!=|\bin\b|\bstate=)\s*[(\[{{]?\s*{quoted}|{quoted}\s*(?:==|!=|,\s*{quoted})""")
+    files = [ROOT / "app.py", *(p for folder in ("cnn_core", "cnn_lab_ui", "pages", "bench", "tools")
+                                for p in sorted((ROOT / folder).glob("*.py")))]
+    offenders = [f"{path.relative_to(ROOT)}:{i}: {line.strip()}" for path in files if path.name != "states.py"
+                 for i, line in enumerate(path.read_text().splitlines(), 1) if compared.search(line)]
+    assert offenders == [], "compare with cnn_core.states' constants (training.FINISHED, ...)"
