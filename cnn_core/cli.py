@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="test accuracy, loss and confusion matrix")
     e.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
-    e.add_argument("--dataset", choices=DATASETS, default="mnist")
+    e.add_argument("--dataset", choices=DATASETS, default=TrainConfig().dataset)
     e.add_argument("--data-dir")
     return p
 

@@ -24,6 +24,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import datasets
 from .config import IMAGE_SIZE, NUM_CLASSES, ConfigError, TrainConfig
 
 BYTES_PER_NUMBER = 4  # float32
@@ -33,9 +34,9 @@ DEFAULT_MEMORY_MB = 1536
 MB = 2**20
 ACTIVATION_COPIES = 2.5  # see above: forward values, their gradients, scratch space
 
-# Sizes a run's files are estimated from (the biggest datasets CNN Lab knows: MNIST, Fashion-MNIST).
-MAX_TRAIN_DIGITS = 60_000
-MAX_TEST_DIGITS = 10_000
+# Sizes a run's files are estimated from: the biggest dataset CNN Lab knows.
+MAX_TRAIN_DIGITS = max(d.n_train for d in datasets.REGISTRY.values())
+MAX_TEST_DIGITS = max(d.n_test for d in datasets.REGISTRY.values())
 RUN_FILES_MARGIN = 2 * MB  # run.json, config.json, the .keras archive's own config and headers
 HISTORY_BYTES_PER_BATCH = 48  # two floats in JSON, e.g. "0.123456789012345, "
 

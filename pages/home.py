@@ -7,6 +7,7 @@ model, so they are filled in afterwards (computed once, then cached for everyone
 import streamlit as st
 
 import cnn_lab_ui
+from cnn_core import datasets
 from cnn_core.data import DataError
 from cnn_core.errors import UserError
 from cnn_lab_ui import explain, state
@@ -23,7 +24,7 @@ st.markdown(
 )
 
 try:
-    ds = state.dataset("mnist")
+    ds = state.dataset(datasets.MNIST.name)
     if ds.is_sample:
         st.warning(f"**Dataset: offline sample.** {ds.source}")
     else:

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from cnn_core import config as config_mod  # noqa: E402
-from cnn_core import data, files  # noqa: E402
+from cnn_core import data, datasets, files  # noqa: E402
 from cnn_core import model as model_mod  # noqa: E402
 from cnn_core.cli import _import_tensorflow_quietly  # noqa: E402
 
@@ -115,7 +115,7 @@ def main() -> int:
     args = parser.parse_args()
     config = RECIPE.replace(epochs=args.epochs).validate()
     _import_tensorflow_quietly()
-    ds = data.load("mnist")
+    ds = data.load(datasets.MNIST.name)
     print(f"data: {ds.source}", file=sys.stderr)
     started = time.monotonic()
     model = train(config, ds)
