@@ -122,10 +122,12 @@ def _mb(n: int) -> str:
 
 def measure(code: str) -> tuple[float, str, float]:
     """Peak RSS (MB) of a fresh interpreter running `code`, its last output line, and its wall time."""
+    from cnn_core import runs
+
     wrapped = PRELUDE + code + "\nprint('MAXRSS', " + PEAK + ")\n"
     start = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", wrapped], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "CNN_RUNS_DIR": tempfile.mkdtemp()}, timeout=900)
+                       env={**os.environ, runs.RUNS_DIR_ENV: tempfile.mkdtemp()}, timeout=900)
     wall = time.perf_counter() - start
     lines = r.stdout.strip().splitlines()
     if r.returncode or not lines or not lines[-1].startswith("MAXRSS"):

@@ -294,7 +294,9 @@ def engine(work: Path):
 def _data_dir():
     import os
 
-    return os.environ.get("CNN_DATA_DIR") or None
+    from cnn_core import data
+
+    return os.environ.get(data.DATA_DIR_ENV) or None
 
 
 def engine_jobs(ex, configs, cap: float) -> list[tuple[float, float]]:

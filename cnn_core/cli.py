@@ -244,8 +244,8 @@ def _check_save_target(target: Path) -> None:
 def cmd_train(args) -> int:
     from . import cost, data, runs
 
-    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"),
-                             ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
+    for flag, value, env in (("--data-dir", args.data_dir, data.DATA_DIR_ENV),
+                             ("--runs-dir", args.runs_dir, runs.RUNS_DIR_ENV)):
         _check_path(flag if value else env, value or os.environ.get(env) or None)
     # The memory budget included: before TensorFlow is even imported. A grown run starts from its parent's settings.
     config, origin = grown_config(args) or (config_from_args(args), runs.FROM_SCRATCH)
@@ -465,10 +465,10 @@ def _fsync_folder(folder: Path) -> None:
 
 def cmd_teach(args) -> int:
     """Fine-tune a run or the shipped default on a drawings folder; a new run, Origin(TAUGHT, parent)."""
-    from . import cost, runs, teach
+    from . import cost, data, runs, teach
 
-    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"),
-                             ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
+    for flag, value, env in (("--data-dir", args.data_dir, data.DATA_DIR_ENV),
+                             ("--runs-dir", args.runs_dir, runs.RUNS_DIR_ENV)):
         _check_path(flag if value else env, value or os.environ.get(env) or None)
     _check_path("--drawings", args.drawings)
     drawings = teach.read_folder(args.drawings)  # every drawing read and checked: nothing written yet
@@ -599,10 +599,12 @@ def _whole(text: str):
 
 def cmd_evaluate(args) -> int:
     _check_path("--model", args.model)
-    _check_path("--data-dir" if args.data_dir else "CNN_DATA_DIR",
-                args.data_dir or os.environ.get("CNN_DATA_DIR") or None)
+    from . import data
+
+    _check_path("--data-dir" if args.data_dir else data.DATA_DIR_ENV,
+                args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None)
     _import_tensorflow_quietly()
-    from . import data, evaluate
+    from . import evaluate
     from .inference import Predictor
 
     predictor = Predictor.load(args.model)

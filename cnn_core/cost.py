@@ -218,12 +218,12 @@ def check_free_space(folder: str | os.PathLike, config: TrainConfig, n_train: in
 
 
 def require_space(folder: str | os.PathLike, needed: int, what: str) -> int:
-    from .runs import RunError
+    from .runs import RUNS_DIR_ENV, RunError
 
     where, free = free_bytes(folder)
     if free < needed:
         raise RunError(f"not enough disk space in {shorten(str(where))}: {size_text(free)} free, {what} needs about "
-                       f"{size_text(needed)}; free some space or save elsewhere (--runs-dir, CNN_RUNS_DIR)")
+                       f"{size_text(needed)}; free some space or save elsewhere (--runs-dir, {RUNS_DIR_ENV})")
     return needed
 
 

@@ -62,12 +62,15 @@ MAX_TEST_DIGITS = 1_000_000  # rows of predictions.npz (MNIST's test set has 10,
 MAX_HISTORY_POINTS = 2_000_000  # per curve in history.json
 
 
+RUNS_DIR_ENV = "CNN_RUNS_DIR"  # the runs folder (the CLI's --runs-dir); default ./runs
+
+
 class RunError(UserError, ValueError):
     """A run name or folder that is invalid, missing or damaged."""
 
 
 def runs_root(root: str | os.PathLike | None = None) -> Path:
-    return Path(root or os.environ.get("CNN_RUNS_DIR") or "runs").expanduser().resolve()
+    return Path(root or os.environ.get(RUNS_DIR_ENV) or "runs").expanduser().resolve()
 
 
 def ensure_root(root: str | os.PathLike | None = None) -> Path:

@@ -90,7 +90,7 @@ def _dataset(name: str, data_dir: str) -> tuple[data.Dataset | None, str | None]
 
 def dataset(name: str = datasets.MNIST.name) -> data.Dataset:
     """The dataset, shared by all sessions; raises DataError with cnn_core's message."""
-    ds, error = _dataset(name, os.environ.get("CNN_DATA_DIR", ""))
+    ds, error = _dataset(name, os.environ.get(data.DATA_DIR_ENV, ""))
     if ds is None:
         raise data.DataError(error)
     return ds
@@ -102,7 +102,7 @@ def dataset(name: str = datasets.MNIST.name) -> data.Dataset:
 def _manager(runs_dir: str, ray_address: str):
     # Jobs run in worker processes, never in the server's: a fit here would slow every page.
     # With a Ray address they run on that cluster instead (same interface, runs come back here).
-    data_dir = os.environ.get("CNN_DATA_DIR") or None
+    data_dir = os.environ.get(data.DATA_DIR_ENV) or None
     if ray_address:
         from cnn_core.ray_executor import RayExecutor
 

@@ -106,3 +106,34 @@ def test_only_states_py_spells_the_job_states():
     offenders = [f"{path.relative_to(ROOT)}:{i}: {line.strip()}" for path in files if path.name != "states.py"
                  for i, line in enumerate(path.read_text().splitlines(), 1) if compared.search(line)]
     assert offenders == [], "compare with cnn_core.states' constants (training.FINISHED, ...)"
+
+
+# --- datasets and environment variables: one home each ------------------------------------------
+
+APP_CODE = [ROOT / "app.py", *(p for folder in ("cnn_core", "cnn_lab_ui", "pages", "tools")
+                               for p in sorted((ROOT / folder).glob("*.py")))]
+
+
+def _quoted(path: Path, words) -> list[str]:
+    spelled = re.compile(r"""["'](?:%s)["']""" % "|".join(re.escape(w) for w in words))
+    return [f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+            for i, line in enumerate(path.read_text().splitlines(), 1) if spelled.search(line)]
+
+
+def test_only_the_registry_spells_a_dataset():
+    """A page that says "Fashion-MNIST" or defaults to "mnist" by hand would not follow a new dataset."""
+    from cnn_core import datasets
+
+    words = {w for d in datasets.REGISTRY.values() for w in (d.name, d.title, d.label, d.npz_file, d.keras_loader)}
+    offenders = [o for path in APP_CODE if path.name != "datasets.py" for o in _quoted(path, words)]
+    assert offenders == [], "read cnn_core.datasets (datasets.MNIST.name, info.label, ...)"
+
+
+def test_the_data_and_runs_folder_variables_are_spelled_once():
+    from cnn_core import data, runs
+
+    homes = {data.DATA_DIR_ENV: "data.py", data.NO_DOWNLOAD_ENV: "data.py", runs.RUNS_DIR_ENV: "runs.py"}
+    files = [*APP_CODE, *sorted((ROOT / "bench").glob("*.py")), ROOT / "tests" / "conftest.py"]
+    offenders = [o for name, home in homes.items() for path in files
+                 if not (path.name == home and path.parent.name == "cnn_core") for o in _quoted(path, [name])]
+    assert offenders == [], "use data.DATA_DIR_ENV, data.NO_DOWNLOAD_ENV or runs.RUNS_DIR_ENV"
