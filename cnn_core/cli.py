@@ -227,13 +227,15 @@ def _check_path(flag: str, value: str | None) -> None:
 
 def _check_save_target(target: Path) -> None:
     """Before training: a wrong --save-model must not cost a whole training to find out."""
+    from . import runs
+
     _check_path("--save-model", str(target))
     if target.suffix != ".keras":
         raise UsageError(f"--save-model {target}: the file name must end in .keras")
     if target.is_dir():
         raise UsageError(f"--save-model {target}: is a folder; give a file name ending in .keras")
-    if target.with_suffix(".json").is_dir():
-        raise UsageError(f"--save-model {target}: {target.with_suffix('.json')} beside it is a folder")
+    if runs.meta_path(target).is_dir():
+        raise UsageError(f"--save-model {target}: {runs.meta_path(target)} beside it is a folder")
     parent = target.parent
     while not parent.exists():
         parent = parent.parent
@@ -411,22 +413,15 @@ def _export(run_dir: Path, target: Path) -> None:
 
     _check_save_target(target)
     info = runs.read_info(run_dir)
-    meta = {
-        "test_accuracy": info.test_accuracy, "test_loss": info.test_loss, "epochs_completed": info.epochs_completed,
-        "train_seconds": info.train_seconds, "data_source": info.data_source, "params": info.params,
-        "config": info.config.to_dict(), "created": info.created, "origin": info.origin.to_json(),
-        "command": "python -m cnn_core " + " ".join(sys.argv[1:]),
-    }
     written = []
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(run_dir / runs.MODEL_FILE, "rb") as source:
             model_tmp = _write_temporary(target, source.read())
         written.append((model_tmp, target))
-        json_tmp = _write_temporary(target.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode())
-        written.append((json_tmp, target.with_suffix(".json")))
-        for tmp, final in reversed(written):  # the .json first: a new model never sits beside an old .json
-            os.replace(tmp, final)
+        # The .json first (atomically): a new model never sits beside an old .json.
+        runs.write_model_meta(target, info, "python -m cnn_core " + " ".join(sys.argv[1:]))
+        os.replace(model_tmp, target)
         written.clear()
         _fsync_folder(target.parent)
     except OSError as e:

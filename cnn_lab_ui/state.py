@@ -195,7 +195,7 @@ def _shared_predictor(path: str, mtime: float):
 
 
 def default_model_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "models" / "default.keras"
+    return runs.SHIPPED_MODEL
 
 
 def predictor(choice: str):
