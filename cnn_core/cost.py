@@ -28,7 +28,9 @@ from . import datasets
 from .config import IMAGE_SIZE, NUM_CLASSES, ConfigError, TrainConfig
 
 BYTES_PER_NUMBER = 4  # float32
-OPTIMIZER_COPIES = {"adam": 2, "sgd": 1, "rmsprop": 1}  # extra copies of the weights each optimiser keeps
+# Numbers each optimizer keeps per weight (its state, in memory while training and in a run's
+# training_state.npz): Adam two moments, SGD with momentum and RMSprop one each.
+OPTIMIZER_SLOTS = {"adam": 2, "sgd": 1, "rmsprop": 1}
 MEMORY_ENV = "CNN_MAX_TRAIN_MEMORY_MB"
 DEFAULT_MEMORY_MB = 1536
 MB = 2**20
@@ -131,7 +133,7 @@ def layers(config: TrainConfig) -> tuple[Layer, ...]:
 def estimate(config: TrainConfig) -> Cost:
     net = layers(config)
     params = sum(layer.params for layer in net)
-    copies = 2 + OPTIMIZER_COPIES.get(config.optimizer, 2)  # weights, gradients, optimiser state
+    copies = 2 + OPTIMIZER_SLOTS.get(config.optimizer, 2)  # weights, gradients, optimiser state (unchecked: Adam's)
     per_sample = int(sum(layer.values for layer in net) * BYTES_PER_NUMBER * ACTIVATION_COPIES)
     return Cost(net, params, params * BYTES_PER_NUMBER * copies, per_sample * config.batch_size, config.batch_size)
 
@@ -179,11 +181,6 @@ def shorten(text: str, keep: int = 80) -> str:
     """Long user input shortened for messages: the first `keep` characters and an ellipsis."""
     text = str(text)
     return text if len(text) <= keep else text[:keep] + "…"
-
-
-# A run keeps its optimizer's state (training_state.npz) so it can be continued: per weight, Adam
-# keeps two moments, SGD with momentum and RMSprop one number each.
-OPTIMIZER_SLOTS = {"adam": 2, "sgd": 1, "rmsprop": 1}
 
 
 def run_bytes(config: TrainConfig, n_train: int | None = None) -> int:
