@@ -49,14 +49,18 @@ def test_state_lists_every_session_key_it_holds():
 
 def test_pages_and_ui_modules_use_only_widget_keys_raw():
     """Any other session key is read and written through state.py's Slots (state.LAST_DRAWING.get(), ...)."""
-    widgets = _widget_keys()
+    from cnn_core import config
+
+    # The Train form's widgets, whose keys it builds from the field names: train_<field>, train_preset.
+    form = {f"train_{name}" for name in config.PARAMS} | {"train_preset"}
+    widgets = _widget_keys() | form
     raw = []
     for f in UI_FILES:
         if f.name == "state.py" and f.parent.name == "cnn_lab_ui":
             continue
         for m in _LITERAL_KEY.finditer(f.read_text()):
             key = m.group("a") or m.group("b") or m.group("c")
-            if key not in widgets and not key.startswith("train_"):  # train_<field>: the form's widgets
+            if key not in widgets:
                 raw.append(f"{f.relative_to(ROOT)}: {key}")
     assert not raw, f"raw non-widget session keys outside cnn_lab_ui/state.py: {raw}"
 
