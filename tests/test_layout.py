@@ -141,3 +141,20 @@ def test_the_data_and_runs_folder_variables_are_spelled_once():
     offenders = [o for name, home in homes.items() for path in files
                  if not (path.name == home and path.parent.name == "cnn_core") for o in _quoted(path, [name])]
     assert offenders == [], "use data.DATA_DIR_ENV, data.NO_DOWNLOAD_ENV or runs.RUNS_DIR_ENV"
+
+
+# --- README: its Layout section names every module ------------------------------------------------
+
+def test_readme_layout_names_every_module():
+    """A new module in cnn_core/ or cnn_lab_ui/ gets its line in README's Layout, and a gone one leaves it."""
+    text = (ROOT / "README.md").read_text()
+    layout = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    stems = {p.stem for folder in ("cnn_core", "cnn_lab_ui") for p in (ROOT / folder).glob("*.py")}
+    stems -= {"__init__", "__main__"}
+    assert stems, "no modules found"
+    missing = sorted(s for s in stems if f"`{s}`" not in layout)
+    assert not missing, f"README's Layout section does not name: {missing}"
+    # And no module it names in backticks is gone (a lower-case identifier that is no file of ours).
+    named = set(re.findall(r"`([a-z][a-z0-9_]*)`", layout))
+    gone = sorted(named - stems - {"cnn_core", "train"})  # the package, the CLI's `train` command
+    assert not gone, f"README's Layout section names modules that do not exist: {gone}"
