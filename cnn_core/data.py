@@ -116,8 +116,10 @@ def _from_folder(name: str, folder: Path) -> Dataset | None:
     npz = folder / REGISTRY[name].npz_file
     if npz.is_file():
         return _with_source(name, read_npz(npz), f"full {_title(name)} from {npz}")
-    # A folder given for Fashion-MNIST may hold the IDX files directly, or in a subfolder.
-    for sub in (folder, folder / name.replace("_", "-"), folder / name):
+    # A folder given for Fashion-MNIST may hold the IDX files directly, or in a subfolder named like
+    # its system folder (Debian's fashion-mnist) or like the dataset.
+    subfolders = dict.fromkeys((*(f.name for f in REGISTRY[name].system_folders), name))
+    for sub in (folder, *(folder / s for s in subfolders)):
         if all((sub / f).is_file() for f in IDX_FILES.values()):
             arrays = {k: read_idx(sub / f) for k, f in IDX_FILES.items()}
             return _with_source(name, arrays, f"full {_title(name)} from IDX files in {sub}")
