@@ -7,11 +7,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data"
-if (SHARED / "mnist.npz").is_file():
-    os.environ.setdefault("CNN_DATA_DIR", str(SHARED))
-os.environ.setdefault("CNN_NO_DOWNLOAD", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before cnn_core, which sets its own default
+
+from cnn_core import data  # noqa: E402
+from cnn_core.datasets import MNIST  # noqa: E402
+from tests.paths import SHARED_DATA  # noqa: E402
+
+if (SHARED_DATA / MNIST.npz_file).is_file():
+    os.environ.setdefault(data.DATA_DIR_ENV, str(SHARED_DATA))
+os.environ.setdefault(data.NO_DOWNLOAD_ENV, "1")
 
 
 def machine() -> str:

@@ -19,7 +19,7 @@ def both_done(max_jobs, config, runs_dir):
     started = time.monotonic()
     jobs = [manager.submit(config.replace(seed=s)) for s in (1, 2)]
     snaps = [j.wait() for j in jobs]
-    assert all(s.state == "finished" for s in snaps), [s.error for s in snaps]
+    assert all(s.state == training.FINISHED for s in snaps), [s.error for s in snaps]
     done = sorted(j.progress.ended - started for j in jobs)  # from submission: queue time included
     return time.monotonic() - started, done
 

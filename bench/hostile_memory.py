@@ -58,7 +58,7 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
     import numpy as np
     from PIL import Image
 
-    from cnn_core import evaluate, runs
+    from cnn_core import evaluate, runs, states
     from cnn_core.config import TrainConfig
     from cnn_core.data import load
     from cnn_core.model import build_model, save_for_inference
@@ -80,14 +80,14 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
     result = evaluate.evaluate(model, ds.x_test, ds.y_test)
     base = tmp / "runs"
     good = runs.save_run(base, "good", config=cfg, model_writer=lambda p: save_for_inference(model, cfg, p),
-                         history={"batch": {"loss": [2.3]}}, evaluation=result, state="finished",
+                         history={"batch": {"loss": [2.3]}}, evaluation=result, state=states.FINISHED,
                          epochs_completed=1, train_seconds=1, data_source=ds.source, params=model.count_params())
     for name in ("rows-300m", "deep-json", "sparse-model"):
         shutil.copytree(good, base / name)
-    hostile.npz_declaring(base / "rows-300m" / "predictions.npz", 300_000_000)
-    (base / "deep-json" / "run.json").write_text(hostile.deep_json(100_000))
-    real = (good / "model.keras").read_bytes()
-    hostile.sparse_keras(base / "sparse-model" / "model.keras", real, 5 * 2**30)
+    hostile.npz_declaring(base / "rows-300m" / runs.PREDICTIONS_FILE, 300_000_000)
+    (base / "deep-json" / runs.RUN_JSON).write_text(hostile.deep_json(100_000))
+    real = (good / runs.MODEL_FILE).read_bytes()
+    hostile.sparse_keras(base / "sparse-model" / runs.MODEL_FILE, real, 5 * 2**30)
 
     def size(path: Path) -> str:
         st = path.stat()
@@ -105,13 +105,13 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
          PAGE.format(value="hostile.canvas_value_with(hostile.huge_png(13000, 13000))")),
         ("Draw page, 20000x20000 canvas PNG", "built in the process (~50 KB)",
          PAGE.format(value="hostile.canvas_value_with(hostile.huge_png(20000, 20000))")),
-        ("load_run, good run (baseline)", size(good / "predictions.npz"),
+        ("load_run, good run (baseline)", size(good / runs.PREDICTIONS_FILE),
          RUNS.format(call=f"runs.load_run('good', {str(base)!r})")),
-        ("load_run, predictions.npz of 300 M rows", size(base / "rows-300m" / "predictions.npz"),
+        ("load_run, predictions.npz of 300 M rows", size(base / "rows-300m" / runs.PREDICTIONS_FILE),
          RUNS.format(call=f"runs.load_run('rows-300m', {str(base)!r})")),
-        ("scan_runs, run.json of 100,000 brackets", size(base / "deep-json" / "run.json"),
+        ("scan_runs, run.json of 100,000 brackets", size(base / "deep-json" / runs.RUN_JSON),
          RUNS.format(call=f"runs.scan_runs({str(base)!r}); runs.read_info(runs.run_path('deep-json', {str(base)!r}))")),
-        ("Download, 5 GB sparse model.keras", size(base / "sparse-model" / "model.keras"),
+        ("Download, 5 GB sparse model.keras", size(base / "sparse-model" / runs.MODEL_FILE),
          RUNS.format(call=f"runs.model_bytes({info})")),
     ]
 
@@ -122,10 +122,12 @@ def _mb(n: int) -> str:
 
 def measure(code: str) -> tuple[float, str, float]:
     """Peak RSS (MB) of a fresh interpreter running `code`, its last output line, and its wall time."""
+    from cnn_core import runs
+
     wrapped = PRELUDE + code + "\nprint('MAXRSS', " + PEAK + ")\n"
     start = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", wrapped], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "CNN_RUNS_DIR": tempfile.mkdtemp()}, timeout=900)
+                       env={**os.environ, runs.RUNS_DIR_ENV: tempfile.mkdtemp()}, timeout=900)
     wall = time.perf_counter() - start
     lines = r.stdout.strip().splitlines()
     if r.returncode or not lines or not lines[-1].startswith("MAXRSS"):

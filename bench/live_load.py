@@ -294,18 +294,22 @@ def engine(work: Path):
 def _data_dir():
     import os
 
-    return os.environ.get("CNN_DATA_DIR") or None
+    from cnn_core import data
+
+    return os.environ.get(data.DATA_DIR_ENV) or None
 
 
 def engine_jobs(ex, configs, cap: float) -> list[tuple[float, float]]:
     """Submit `configs` at once; (wall seconds from submission to done, train_seconds) for each."""
+    from cnn_core import states
+
     t0 = time.monotonic()
     jobs = [ex.submit(c) for c in configs]
     out = []
     for j in jobs:
         snap = j.wait(BUDGET.left(cap))
         assert j.done, f"engine job {j.id} did not finish in time"
-        assert snap.state == "finished", f"engine job {j.id}: {snap.state} {snap.error}"
+        assert snap.state == states.FINISHED, f"engine job {j.id}: {snap.state} {snap.error}"
         out.append((j.progress.ended - t0, snap.train_seconds))
     return out
 

@@ -42,7 +42,7 @@ def child(mode: str, jobs: int, limit: int) -> None:
         figures = {"before": rss_mb(os.getpid())}
         for i in range(1, jobs + 1):
             snap = manager.submit(cfg.replace(seed=i)).wait()
-            assert snap.state == "finished", snap.error
+            assert snap.state == training.FINISHED, snap.error
             gc.collect()
             if i in (1, jobs // 2, jobs):
                 workers = sum(rss_mb(p) for p in manager.pool.worker_pids()) if mode == "workers" else 0.0

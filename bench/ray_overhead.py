@@ -28,13 +28,13 @@ sys.path.insert(0, str(_common.ROOT / "tests"))
 
 def timed(submit, config, runs_dir) -> tuple[float, float]:
     """(wall seconds from submit to the run being home, the job's own train_seconds)."""
-    from cnn_core import runs
+    from cnn_core import runs, states
 
     started = time.monotonic()
     job = submit(config)
     snap = job.wait(1200)
     wall = time.monotonic() - started
-    assert snap.state == "finished", snap.error
+    assert snap.state == states.FINISHED, snap.error
     return wall, runs.read_info(job.run_dir).train_seconds
 
 

@@ -46,7 +46,7 @@ def cnn_core_seed(epochs, runs_dir):
     manager = training.JobManager(max_jobs=1, runs_dir=runs_dir)
     job = manager.submit(preset("seed").replace(epochs=epochs), preset="seed")
     snap = job.wait()
-    assert snap.state == "finished", snap.error
+    assert snap.state == training.FINISHED, snap.error
     from cnn_core import runs
 
     info = runs.read_info(job.run_dir)

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="test accuracy, loss and confusion matrix")
     e.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
-    e.add_argument("--dataset", choices=DATASETS, default="mnist")
+    e.add_argument("--dataset", choices=DATASETS, default=TrainConfig().dataset)
     e.add_argument("--data-dir")
     return p
 
@@ -227,13 +227,15 @@ def _check_path(flag: str, value: str | None) -> None:
 
 def _check_save_target(target: Path) -> None:
     """Before training: a wrong --save-model must not cost a whole training to find out."""
+    from . import runs
+
     _check_path("--save-model", str(target))
     if target.suffix != ".keras":
         raise UsageError(f"--save-model {target}: the file name must end in .keras")
     if target.is_dir():
         raise UsageError(f"--save-model {target}: is a folder; give a file name ending in .keras")
-    if target.with_suffix(".json").is_dir():
-        raise UsageError(f"--save-model {target}: {target.with_suffix('.json')} beside it is a folder")
+    if runs.meta_path(target).is_dir():
+        raise UsageError(f"--save-model {target}: {runs.meta_path(target)} beside it is a folder")
     parent = target.parent
     while not parent.exists():
         parent = parent.parent
@@ -244,8 +246,8 @@ def _check_save_target(target: Path) -> None:
 def cmd_train(args) -> int:
     from . import cost, data, runs
 
-    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"),
-                             ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
+    for flag, value, env in (("--data-dir", args.data_dir, data.DATA_DIR_ENV),
+                             ("--runs-dir", args.runs_dir, runs.RUNS_DIR_ENV)):
         _check_path(flag if value else env, value or os.environ.get(env) or None)
     # The memory budget included: before TensorFlow is even imported. A grown run starts from its parent's settings.
     config, origin = grown_config(args) or (config_from_args(args), runs.FROM_SCRATCH)
@@ -411,22 +413,15 @@ def _export(run_dir: Path, target: Path) -> None:
 
     _check_save_target(target)
     info = runs.read_info(run_dir)
-    meta = {
-        "test_accuracy": info.test_accuracy, "test_loss": info.test_loss, "epochs_completed": info.epochs_completed,
-        "train_seconds": info.train_seconds, "data_source": info.data_source, "params": info.params,
-        "config": info.config.to_dict(), "created": info.created, "origin": info.origin.to_json(),
-        "command": "python -m cnn_core " + " ".join(sys.argv[1:]),
-    }
     written = []
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(run_dir / runs.MODEL_FILE, "rb") as source:
             model_tmp = _write_temporary(target, source.read())
         written.append((model_tmp, target))
-        json_tmp = _write_temporary(target.with_suffix(".json"), (json.dumps(meta, indent=1) + "\n").encode())
-        written.append((json_tmp, target.with_suffix(".json")))
-        for tmp, final in reversed(written):  # the .json first: a new model never sits beside an old .json
-            os.replace(tmp, final)
+        # The .json first (atomically): a new model never sits beside an old .json.
+        runs.write_model_meta(target, info, "python -m cnn_core " + " ".join(sys.argv[1:]))
+        os.replace(model_tmp, target)
         written.clear()
         _fsync_folder(target.parent)
     except OSError as e:
@@ -465,10 +460,10 @@ def _fsync_folder(folder: Path) -> None:
 
 def cmd_teach(args) -> int:
     """Fine-tune a run or the shipped default on a drawings folder; a new run, Origin(TAUGHT, parent)."""
-    from . import cost, runs, teach
+    from . import cost, data, runs, teach
 
-    for flag, value, env in (("--data-dir", args.data_dir, "CNN_DATA_DIR"),
-                             ("--runs-dir", args.runs_dir, "CNN_RUNS_DIR")):
+    for flag, value, env in (("--data-dir", args.data_dir, data.DATA_DIR_ENV),
+                             ("--runs-dir", args.runs_dir, runs.RUNS_DIR_ENV)):
         _check_path(flag if value else env, value or os.environ.get(env) or None)
     _check_path("--drawings", args.drawings)
     drawings = teach.read_folder(args.drawings)  # every drawing read and checked: nothing written yet
@@ -599,10 +594,12 @@ def _whole(text: str):
 
 def cmd_evaluate(args) -> int:
     _check_path("--model", args.model)
-    _check_path("--data-dir" if args.data_dir else "CNN_DATA_DIR",
-                args.data_dir or os.environ.get("CNN_DATA_DIR") or None)
+    from . import data
+
+    _check_path("--data-dir" if args.data_dir else data.DATA_DIR_ENV,
+                args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None)
     _import_tensorflow_quietly()
-    from . import data, evaluate
+    from . import evaluate
     from .inference import Predictor
 
     predictor = Predictor.load(args.model)

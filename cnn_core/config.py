@@ -51,7 +51,7 @@ class ConfigError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = _param("mnist", "The images to train and test on.", choices=datasets.NAMES)
+    dataset: str = _param(datasets.MNIST.name, "The images to train and test on.", choices=datasets.NAMES)
     filters: tuple[int, ...] = _param(  # one conv block per entry
         (32, 64), f"The filters of each conv block, one number per block ({BLOCKS[0]} to {BLOCKS[1]} blocks), "
         "e.g. 32,64.", range=(1, 512))

@@ -24,18 +24,21 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import datasets
 from .config import IMAGE_SIZE, NUM_CLASSES, ConfigError, TrainConfig
 
 BYTES_PER_NUMBER = 4  # float32
-OPTIMIZER_COPIES = {"adam": 2, "sgd": 1, "rmsprop": 1}  # extra copies of the weights each optimiser keeps
+# Numbers each optimizer keeps per weight (its state, in memory while training and in a run's
+# training_state.npz): Adam two moments, SGD with momentum and RMSprop one each.
+OPTIMIZER_SLOTS = {"adam": 2, "sgd": 1, "rmsprop": 1}
 MEMORY_ENV = "CNN_MAX_TRAIN_MEMORY_MB"
 DEFAULT_MEMORY_MB = 1536
 MB = 2**20
 ACTIVATION_COPIES = 2.5  # see above: forward values, their gradients, scratch space
 
-# Sizes a run's files are estimated from (the biggest datasets CNN Lab knows: MNIST, Fashion-MNIST).
-MAX_TRAIN_DIGITS = 60_000
-MAX_TEST_DIGITS = 10_000
+# Sizes a run's files are estimated from: the biggest dataset CNN Lab knows.
+MAX_TRAIN_DIGITS = max(d.n_train for d in datasets.REGISTRY.values())
+MAX_TEST_DIGITS = max(d.n_test for d in datasets.REGISTRY.values())
 RUN_FILES_MARGIN = 2 * MB  # run.json, config.json, the .keras archive's own config and headers
 HISTORY_BYTES_PER_BATCH = 48  # two floats in JSON, e.g. "0.123456789012345, "
 
@@ -130,7 +133,7 @@ def layers(config: TrainConfig) -> tuple[Layer, ...]:
 def estimate(config: TrainConfig) -> Cost:
     net = layers(config)
     params = sum(layer.params for layer in net)
-    copies = 2 + OPTIMIZER_COPIES.get(config.optimizer, 2)  # weights, gradients, optimiser state
+    copies = 2 + OPTIMIZER_SLOTS.get(config.optimizer, 2)  # weights, gradients, optimiser state (unchecked: Adam's)
     per_sample = int(sum(layer.values for layer in net) * BYTES_PER_NUMBER * ACTIVATION_COPIES)
     return Cost(net, params, params * BYTES_PER_NUMBER * copies, per_sample * config.batch_size, config.batch_size)
 
@@ -180,11 +183,6 @@ def shorten(text: str, keep: int = 80) -> str:
     return text if len(text) <= keep else text[:keep] + "…"
 
 
-# A run keeps its optimizer's state (training_state.npz) so it can be continued: per weight, Adam
-# keeps two moments, SGD with momentum and RMSprop one number each.
-OPTIMIZER_SLOTS = {"adam": 2, "sgd": 1, "rmsprop": 1}
-
-
 def run_bytes(config: TrainConfig, n_train: int | None = None) -> int:
     """Expected size of a saved run: the model's float32 weights and its optimizer's state, the
     test-set predictions and the history."""
@@ -217,12 +215,12 @@ def check_free_space(folder: str | os.PathLike, config: TrainConfig, n_train: in
 
 
 def require_space(folder: str | os.PathLike, needed: int, what: str) -> int:
-    from .runs import RunError
+    from .runs import RUNS_DIR_ENV, RunError
 
     where, free = free_bytes(folder)
     if free < needed:
         raise RunError(f"not enough disk space in {shorten(str(where))}: {size_text(free)} free, {what} needs about "
-                       f"{size_text(needed)}; free some space or save elsewhere (--runs-dir, CNN_RUNS_DIR)")
+                       f"{size_text(needed)}; free some space or save elsewhere (--runs-dir, {RUNS_DIR_ENV})")
     return needed
 
 

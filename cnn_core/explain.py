@@ -393,12 +393,6 @@ def deletion_drops(explainer: Explainer, images, method: str, seed: int = 0) -> 
             p0 - explainer.predictor.predict_batch(rand[keep])[np.arange(len(keep)), targets[keep]])
 
 
-def deletion_ratio(explainer: Explainer, images, method: str, seed: int = 0) -> float:
-    """Mean fall with the hottest pixels zeroed / mean fall with random ones (>= 2: the map points well)."""
-    hot, rand = deletion_drops(explainer, images, method, seed)
-    return float(hot.mean() / max(rand.mean(), 1e-12))
-
-
 # --- the confusion matrix, cell by cell ---
 
 def confusion_cell(y_true, y_pred, true: int, predicted: int) -> np.ndarray:

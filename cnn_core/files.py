@@ -58,15 +58,6 @@ def open_regular(path: str | os.PathLike, max_bytes: int | None = None) -> Binar
         raise
 
 
-def read_bytes(path: str | os.PathLike, max_bytes: int) -> bytes:
-    """The whole content of a regular file of at most max_bytes (a file growing meanwhile is cut off and refused)."""
-    with open_regular(path, max_bytes) as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise UnsafeFileError(f"{path} is more than the {_size(max_bytes)} allowed")
-    return data
-
-
 def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n:,} bytes"
 

@@ -16,9 +16,9 @@ import tensorflow as tf
 from .config import IMAGE_SIZE, NUM_CLASSES
 from .model import BUILD_LOCK, ModelFileError, check_shapes, load_model
 from .preprocess import canvas_to_mnist
-from .runs import MODEL_FILE, ModelMeta, read_model_meta
+from .runs import MODEL_FILE, SHIPPED_MODEL, ModelMeta, read_model_meta
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.keras"
+DEFAULT_MODEL = SHIPPED_MODEL  # Predictor.load(None) loads it
 BATCH = 512  # predict_batch's chunk: bounded memory, still near full speed
 IMAGE_SHAPES = ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1))  # one preprocessed image
 

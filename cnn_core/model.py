@@ -68,17 +68,18 @@ def build_model(config: TrainConfig):
         return keras.Sequential(stack, name="cnn")
 
 
+# config.OPTIMIZERS' choices -> the keras.optimizers class and its options (no import of Keras here).
+KERAS_OPTIMIZERS = {"adam": ("Adam", {}), "sgd": ("SGD", {"momentum": 0.9}), "rmsprop": ("RMSprop", {})}
+
+
 def compile_model(model, config: TrainConfig, steps_per_epoch: int = 1) -> None:
     import keras
 
     rate = config.learning_rate
     if config.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, config.epochs * steps_per_epoch))
-    optimizer = {
-        "adam": lambda: keras.optimizers.Adam(rate),
-        "sgd": lambda: keras.optimizers.SGD(rate, momentum=0.9),
-        "rmsprop": lambda: keras.optimizers.RMSprop(rate),
-    }[config.optimizer]()
+    name, options = KERAS_OPTIMIZERS[config.optimizer]
+    optimizer = getattr(keras.optimizers, name)(rate, **options)
     with BUILD_LOCK:
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 

@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 ADDRESS_ENV = "CNN_RAY_ADDRESS"
 CONNECT_TIMEOUT = 5.0  # seconds to reach the cluster's head before saying it cannot be reached
 CALL_TIMEOUT = 30.0  # seconds an actor may take to answer one progress poll before it counts as gone
-TRAINED_ON = "trained_on.json"  # in a run folder: which executor, node and process trained it
 
 
 class ClusterError(UserError):
@@ -323,7 +322,7 @@ def unpack_run(archive: bytes, root: Path, name: str, where: dict | None) -> Pat
             tar.extractall(tmp, filter="data")  # plain files inside tmp only: no links, no absolute paths
         inner = tmp / name
         if where:
-            write_json(inner / TRAINED_ON, where)
+            write_json(inner / runs_mod.TRAINED_ON, where)
         runs_mod.read_info(inner)  # complete and well-formed, or RunError
         fsync_dir(inner)
         os.replace(inner, final)
@@ -338,7 +337,7 @@ def trained_on(run_dir: Path) -> dict | None:
     import json
 
     try:
-        return json.loads((Path(run_dir) / TRAINED_ON).read_text())
+        return json.loads((Path(run_dir) / runs_mod.TRAINED_ON).read_text())
     except (OSError, ValueError):
         return None
 

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError, TrainConfig
+from .states import FAILED, RUNNING  # noqa: F401 (records.RUNNING works)
 
 log = logging.getLogger(__name__)
 FOLDER = ".jobs"  # hidden: run listings skip it
 WRITE_EVERY = 5.0  # seconds between rewrites while batches go by
 MAX_POINTS = 500  # per-batch values kept in a record (evenly spaced): a record stays a few KB
 MAX_BYTES = 2_000_000
-RUNNING, FAILED, INTERRUPTED = "running", "failed", "interrupted"
+INTERRUPTED = "interrupted"  # a record's own state: its process died mid-training (RUNNING, FAILED: states.py)
 
 
 @dataclass(frozen=True)

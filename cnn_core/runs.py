@@ -34,8 +34,9 @@ import numpy as np
 from . import datasets
 from .config import LIMITS, NUM_CLASSES, TrainConfig
 from .errors import UserError
-from .files import UnsafeFileError, fsync_dir, open_regular
+from .files import UnsafeFileError, fsync_dir, open_regular, write_json
 from .model import MAX_MODEL_BYTES
+from .states import FINISHED, STOPPED
 
 log = logging.getLogger(__name__)
 # The run folder's layout: every other module reads these names from here.
@@ -46,8 +47,9 @@ MODEL_FILE = "model.keras"
 PREDICTIONS_FILE = "predictions.npz"
 STATE_FILE = "training_state.npz"  # optional: older runs, and runs saved by hand, have none
 TEACH_REPORT = "teach.json"  # a taught run's before/after report (cnn_core/teach.py)
+TRAINED_ON = "trained_on.json"  # a run trained on a Ray cluster: which executor, node and process (ray_executor.py)
 RUN_FILES = (RUN_JSON, CONFIG_JSON, HISTORY_JSON, MODEL_FILE, PREDICTIONS_FILE)  # every run has these
-STATES = ("finished", "stopped")
+STATES = (FINISHED, STOPPED)  # a saved run finished or was stopped
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 TMP_PREFIX = ".tmp-"  # a run being written
 TRASH_PREFIX = ".deleting-"  # a run being deleted
@@ -61,12 +63,15 @@ MAX_TEST_DIGITS = 1_000_000  # rows of predictions.npz (MNIST's test set has 10,
 MAX_HISTORY_POINTS = 2_000_000  # per curve in history.json
 
 
+RUNS_DIR_ENV = "CNN_RUNS_DIR"  # the runs folder (the CLI's --runs-dir); default ./runs
+
+
 class RunError(UserError, ValueError):
     """A run name or folder that is invalid, missing or damaged."""
 
 
 def runs_root(root: str | os.PathLike | None = None) -> Path:
-    return Path(root or os.environ.get("CNN_RUNS_DIR") or "runs").expanduser().resolve()
+    return Path(root or os.environ.get(RUNS_DIR_ENV) or "runs").expanduser().resolve()
 
 
 def ensure_root(root: str | os.PathLike | None = None) -> Path:
@@ -558,11 +563,32 @@ def state_file(info: RunInfo) -> Path:
 
 # --- any model's metadata: a run folder's files, or the JSON beside a .keras file ----------------
 
-META_SCHEMA = {  # default.json (written by `train --save-model`): every field optional
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.keras"  # the default model, and
+# its default.json: here, not in inference.py, so that the app finds it without importing TensorFlow
+
+META_SCHEMA = {  # default.json (written by write_model_meta): every field optional
     **{k: _optional(check, None) for k, check in RUN_SCHEMA.items() if k in (
         "created", "epochs_completed", "test_accuracy", "test_loss", "train_seconds")},
     "data_source": RUN_SCHEMA["data_source"], "params": RUN_SCHEMA["params"], "origin": RUN_SCHEMA["origin"],
 }
+
+
+def meta_path(model_path: str | os.PathLike) -> Path:
+    """The JSON that describes a model file outside a run folder: default.json beside default.keras."""
+    return Path(model_path).with_suffix(".json")
+
+
+def write_model_meta(model_path: str | os.PathLike, meta: ModelMeta, command: str) -> dict:
+    """Write meta_path(model_path) atomically, in the shape read_model_meta reads back, plus the command
+    that made the model (for people); returns what was written."""
+    obj = {
+        "test_accuracy": meta.test_accuracy, "test_loss": meta.test_loss, "epochs_completed": meta.epochs_completed,
+        "train_seconds": meta.train_seconds, "data_source": meta.data_source, "params": meta.params,
+        "config": None if meta.config is None else meta.config.to_dict(), "created": meta.created,
+        "origin": meta.origin.to_json(), "command": command,
+    }
+    write_json(meta_path(model_path), obj)
+    return obj
 
 
 def read_model_meta(model_path: str | os.PathLike) -> ModelMeta:
@@ -579,7 +605,7 @@ def read_model_meta(model_path: str | os.PathLike) -> ModelMeta:
         except RunError as e:
             log.warning("model metadata ignored: %s", e)
             return ModelMeta()
-    beside = model_path.with_suffix(".json")
+    beside = meta_path(model_path)
     if not os.path.lexists(beside):
         return ModelMeta()
     try:

@@ -340,9 +340,7 @@ def default_model_file(runs_dir=None) -> Path:
 
 
 def shipped_default() -> Path:
-    from .inference import DEFAULT_MODEL as SHIPPED  # its one home (imports TensorFlow)
-
-    return SHIPPED
+    return runs_mod.SHIPPED_MODEL
 
 
 def parent_info(origin: Origin, runs_dir=None) -> RunInfo | None:

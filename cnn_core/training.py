@@ -23,9 +23,8 @@ from . import records
 from . import runs as runs_mod
 from .config import TrainConfig
 from .errors import UserError
+from .states import ACTIVE_STATES, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, STOPPING  # noqa: F401 (training.X works)
 
-QUEUED, RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "queued", "running", "stopping", "finished", "stopped", "failed"
-ACTIVE_STATES = (QUEUED, RUNNING, STOPPING)
 EPOCH_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Why a stopped job has no run: stopped in the queue or before its first batch (nothing trained).
 NOT_STARTED = "stopped before training started; no run saved"

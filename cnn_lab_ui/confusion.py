@@ -16,9 +16,9 @@ import math
 import numpy as np
 import streamlit as st
 
-from cnn_core import explain, runs
+from cnn_core import explain
+from cnn_core.errors import UserError
 from cnn_core.evaluate import confusion_matrix
-from cnn_core.model import ModelFileError
 
 from . import charts, pictures, runs_table, state, why
 
@@ -90,7 +90,7 @@ def cell_digits(name: str, run, ds, cell: tuple[int, int]) -> None:
     captions = [f"#{i} · p={run.probabilities[i, p]:.2f}" for i in shown]
     try:
         predictor = state.predictor(name)
-    except (runs.RunError, ModelFileError) as e:
+    except UserError as e:
         st.warning(f"No heatmaps: cannot load this run's model ({e}).")
         st.image([pictures.strip(ds.x_test[i:i + 1] / 255.0, SCALE) for i in shown], caption=captions)
         return
@@ -131,7 +131,7 @@ def difference(name: str, run, ds, infos, labels: dict[str, str]) -> None:
     try:
         other_run = runs_table.load_run(*runs_table.run_key(other))
         diff = explain.confusion_difference(ds.y_test, run.y_pred, other_run.y_pred)
-    except (runs.RunError, explain.ExplainError) as e:
+    except UserError as e:
         st.warning(f"Cannot compare with {other}: {e}")
         return
     c1, c2 = st.columns(2)

@@ -13,6 +13,8 @@ import numpy as np
 import streamlit as st
 from scipy import signal
 
+from cnn_core import datasets
+
 from . import state
 
 
@@ -41,7 +43,7 @@ def pre_activation(image: np.ndarray, kernel: np.ndarray, bias: float) -> np.nda
 
 def home_pictures() -> HomePictures:
     path = state.default_model_path()
-    ds = state.dataset("mnist")
+    ds = state.dataset(datasets.MNIST.name)
     mtime = path.stat().st_mtime if path.is_file() else 0.0
     return _home_pictures(str(path), mtime, ds.source)
 
@@ -52,7 +54,7 @@ def _home_pictures(path: str, mtime: float, source: str) -> HomePictures:
 
     pred = state.predictor(state.DEFAULT)
     model = pred.model
-    ds = state.dataset("mnist")
+    ds = state.dataset(datasets.MNIST.name)
     index = 0  # the first test digit (a 7 in MNIST's own order)
     image = ds.x_test[index].astype(np.float32) / 255.0
     maps = introspect.feature_maps(model, image)

@@ -36,7 +36,7 @@ from typing import Any
 
 import streamlit as st
 
-from cnn_core import data, runs
+from cnn_core import data, datasets, runs
 
 DEFAULT = "__default__"  # model choice meaning the shipped default model (never a valid run name)
 SESSION_MODELS = 2  # run models kept loaded per session
@@ -88,9 +88,9 @@ def _dataset(name: str, data_dir: str) -> tuple[data.Dataset | None, str | None]
         return None, str(e)
 
 
-def dataset(name: str = "mnist") -> data.Dataset:
+def dataset(name: str = datasets.MNIST.name) -> data.Dataset:
     """The dataset, shared by all sessions; raises DataError with cnn_core's message."""
-    ds, error = _dataset(name, os.environ.get("CNN_DATA_DIR", ""))
+    ds, error = _dataset(name, os.environ.get(data.DATA_DIR_ENV, ""))
     if ds is None:
         raise data.DataError(error)
     return ds
@@ -102,7 +102,7 @@ def dataset(name: str = "mnist") -> data.Dataset:
 def _manager(runs_dir: str, ray_address: str):
     # Jobs run in worker processes, never in the server's: a fit here would slow every page.
     # With a Ray address they run on that cluster instead (same interface, runs come back here).
-    data_dir = os.environ.get("CNN_DATA_DIR") or None
+    data_dir = os.environ.get(data.DATA_DIR_ENV) or None
     if ray_address:
         from cnn_core.ray_executor import RayExecutor
 
@@ -195,7 +195,7 @@ def _shared_predictor(path: str, mtime: float):
 
 
 def default_model_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "models" / "default.keras"
+    return runs.SHIPPED_MODEL
 
 
 def predictor(choice: str):

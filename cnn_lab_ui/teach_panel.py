@@ -17,7 +17,6 @@ import streamlit as st
 
 from cnn_core import runs, teach, training
 from cnn_core.errors import UserError
-from cnn_core.preprocess import ImageFormatError
 
 from . import drawing, jobs, runs_table, state
 
@@ -52,7 +51,7 @@ def keep_control() -> None:
             return
         try:
             kept = drawing_set().add(_canvas_now(), label)
-        except (UserError, ImageFormatError) as e:  # an empty canvas, a damaged canvas value, a full disk
+        except UserError as e:  # an empty canvas, a damaged canvas value, a full disk
             st.warning(str(e))
             return
         n = drawing_set().counts()[kept.label]

@@ -13,7 +13,7 @@ closer" panels (cnn_lab_ui.why: Why?, What if?, Fool it) compute only while open
 import streamlit as st
 
 import cnn_lab_ui
-from cnn_core.data import CLASS_NAMES
+from cnn_core import datasets
 from cnn_core.model import ModelFileError
 from cnn_core.preprocess import EmptyCanvasError, ImageFormatError
 from cnn_core.runs import RunError
@@ -40,7 +40,8 @@ def show_prediction(choice: str, result):
         return
     try:
         rgba = drawing.canvas_rgba(result)  # ImageFormatError for a hostile canvas value, checked before decoding
-        names = CLASS_NAMES[state.model_dataset_name(choice, predictor)]
+        trained_on = datasets.REGISTRY[state.model_dataset_name(choice, predictor)]
+        names = list(trained_on.class_names)
         if rgba is None:
             st.info(HINT)
             return predictor, None, names
@@ -53,9 +54,9 @@ def show_prediction(choice: str, result):
         return
     prediction = reading.prediction
     state.LAST_DRAWING.set(prediction.image)
-    if names != CLASS_NAMES["mnist"]:
-        st.warning("This model was trained on Fashion-MNIST: it reads clothes, not digits. "
-                   "Pick an MNIST model above to read digits.")
+    if not trained_on.reads_digits:
+        st.warning(f"This model was trained on {trained_on.label}, not digits. "
+                   f"Pick an {datasets.MNIST.title} model above to read digits.")
     elif not reading.verdict.is_digit:
         st.warning(f"**That does not look like a digit** ({reading.verdict.reason}). The model still picks "
                    f"the closest of its ten classes, so read {names[prediction.digit]} as a guess, not an answer.",

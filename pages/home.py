@@ -7,8 +7,9 @@ model, so they are filled in afterwards (computed once, then cached for everyone
 import streamlit as st
 
 import cnn_lab_ui
+from cnn_core import datasets
 from cnn_core.data import DataError
-from cnn_core.model import ModelFileError
+from cnn_core.errors import UserError
 from cnn_lab_ui import explain, state
 
 cnn_lab_ui.use_app_navigation()
@@ -23,7 +24,7 @@ st.markdown(
 )
 
 try:
-    ds = state.dataset("mnist")
+    ds = state.dataset(datasets.MNIST.name)
     if ds.is_sample:
         st.warning(f"**Dataset: offline sample.** {ds.source}")
     else:
@@ -89,7 +90,7 @@ for slot in slots.values():
 try:
     with st.spinner("Loading TensorFlow and the default model (first time only)…"):
         pics = explain.home_pictures()
-except (ModelFileError, DataError) as e:
+except UserError as e:
     for slot in slots.values():
         slot.info(f"This picture needs the default model and the digits: {e}")
     st.stop()

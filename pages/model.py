@@ -16,8 +16,7 @@ import streamlit as st
 import cnn_lab_ui
 from cnn_core import introspect
 from cnn_core.data import DataError
-from cnn_core.model import ModelFileError
-from cnn_core.runs import RunError
+from cnn_core.errors import UserError
 from cnn_lab_ui import pictures, state, step_panel, widgets
 
 cnn_lab_ui.use_app_navigation()
@@ -26,7 +25,7 @@ st.title("Inside a model")
 choice = widgets.model_selector("model_model")
 try:
     predictor = state.predictor(choice)
-except (ModelFileError, RunError) as e:
+except UserError as e:
     st.error(f"Cannot load this model: {e}")
     st.stop()
 model, key = predictor.model, pictures.model_key(predictor)

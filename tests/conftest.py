@@ -8,13 +8,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED_DATA = ROOT.parent / "shared" / "data"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before cnn_core, which sets its own default
+
+from cnn_core import data  # noqa: E402
+from cnn_core.datasets import MNIST  # noqa: E402
+from cnn_core.runs import RUNS_DIR_ENV  # noqa: E402
+from tests.paths import SHARED_DATA  # noqa: E402
 
 # Tests must pass on a user's machine without the shared data, and never hang on a download.
-if (SHARED_DATA / "mnist.npz").is_file():
-    os.environ.setdefault("CNN_DATA_DIR", str(SHARED_DATA))
-os.environ["CNN_NO_DOWNLOAD"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if (SHARED_DATA / MNIST.npz_file).is_file():
+    os.environ.setdefault(data.DATA_DIR_ENV, str(SHARED_DATA))
+os.environ[data.NO_DOWNLOAD_ENV] = "1"
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +31,7 @@ def mnist():
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
     path = tmp_path / "runs"
-    monkeypatch.setenv("CNN_RUNS_DIR", str(path))
+    monkeypatch.setenv(RUNS_DIR_ENV, str(path))
     return path
 
 

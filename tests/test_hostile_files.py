@@ -435,13 +435,14 @@ def test_atomic_writes_replace_whole_or_not_at_all(tmp_path):
 def test_reads_refuse_fifos_folders_and_oversized_files(tmp_path):
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(files.UnsafeFileError, match="named pipe"):
-        files.read_bytes(tmp_path / "pipe", 100)
+        files.open_regular(tmp_path / "pipe", 100)
     with pytest.raises(files.UnsafeFileError, match="a folder"):
-        files.read_bytes(tmp_path, 100)
+        files.open_regular(tmp_path, 100)
     (tmp_path / "big").write_bytes(b"x" * 101)
     with pytest.raises(files.UnsafeFileError, match="101 bytes, more than the 100 bytes allowed"):
-        files.read_bytes(tmp_path / "big", 100)
-    assert files.read_bytes(tmp_path / "big", 101) == b"x" * 101
+        files.open_regular(tmp_path / "big", 100)
+    with files.open_regular(tmp_path / "big", 101) as f:
+        assert f.read() == b"x" * 101
 
 
 # --- the pages: a message, never an exception box ------------------------------------------

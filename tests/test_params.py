@@ -89,3 +89,15 @@ def test_a_slider_reaches_exactly_the_values_the_cli_accepts(form, name):
         assert not slider.min <= value <= slider.max
         assert cli_refuses(name, value) == name
     assert slider.max == pytest.approx(p.range[1] - (slider.step if p.hi_open else 0))
+
+
+def test_the_optimizer_tables_and_preset_help_cover_exactly_the_configs_choices():
+    """cost.py's state sizes and model.py's Keras classes are per optimizer; the form's words per preset."""
+    from cnn_core import config, cost, model
+    from cnn_lab_ui import train_form
+
+    assert set(cost.OPTIMIZER_SLOTS) == set(model.KERAS_OPTIMIZERS) == set(config.OPTIMIZERS)
+    assert set(train_form.PRESET_PURPOSE) == set(config.PRESETS)
+    for name, preset in config.PRESETS.items():  # the network part is read from the preset itself
+        assert f"{preset.epochs} epoch" in train_form.preset_help(name)
+        assert f"({', '.join(map(str, preset.filters))} filters)" in train_form.preset_help(name)

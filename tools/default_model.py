@@ -17,7 +17,9 @@ The recipe:
     and 95.4%; this one reads them at 98.5% and 98.1%);
   - Adam at 0.002 with cosine decay, batch 128, 12 epochs.
 
-    CNN_DATA_DIR=../shared/data python tools/default_model.py [--epochs 12] [--out FILE.keras]
+Usage, from the repository's root (a module, so that cnn_core imports without a sys.path edit):
+
+    CNN_DATA_DIR=../shared/data python -m tools.default_model [--epochs 12] [--out FILE.keras]
 """
 
 from __future__ import annotations
@@ -31,15 +33,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from cnn_core import config as config_mod  # noqa: E402
-from cnn_core import data, files  # noqa: E402
-from cnn_core import model as model_mod  # noqa: E402
-from cnn_core.cli import _import_tensorflow_quietly  # noqa: E402
+from cnn_core import config as config_mod
+from cnn_core import data, datasets, files, runs
+from cnn_core import model as model_mod
+from cnn_core.cli import _import_tensorflow_quietly
 
 RECIPE = config_mod.PRESETS["strong"].replace(epochs=12, validation_split=0.0, augment=True)
 
@@ -98,14 +97,11 @@ def export(model, config, ds, train_seconds: float, out: Path, command: str) -> 
         files.fsync_dir(out.parent)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    meta = {
-        "test_accuracy": round(float(accuracy), 4), "test_loss": float(loss), "epochs_completed": config.epochs,
-        "train_seconds": round(train_seconds, 2), "data_source": ds.source, "params": int(model.count_params()),
-        "config": config.to_dict(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-    }
-    files.write_json(out.with_suffix(".json"), meta)
-    return meta
+    meta = runs.ModelMeta(
+        test_accuracy=round(float(accuracy), 4), test_loss=float(loss), epochs_completed=config.epochs,
+        train_seconds=round(train_seconds, 2), data_source=ds.source, params=int(model.count_params()),
+        config=config, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return runs.write_model_meta(out, meta, command)
 
 
 def main() -> int:
@@ -115,12 +111,12 @@ def main() -> int:
     args = parser.parse_args()
     config = RECIPE.replace(epochs=args.epochs).validate()
     _import_tensorflow_quietly()
-    ds = data.load("mnist")
+    ds = data.load(datasets.MNIST.name)
     print(f"data: {ds.source}", file=sys.stderr)
     started = time.monotonic()
     model = train(config, ds)
     meta = export(model, config, ds, time.monotonic() - started, Path(args.out),
-                  f"python tools/default_model.py --epochs {args.epochs}")
+                  f"python -m tools.default_model --epochs {args.epochs}")
     print(f"test accuracy {meta['test_accuracy']:.2%}, {meta['params']:,} parameters -> {args.out}")
     return 0
 

@@ -27,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from cnn_core import data, datasets
 from tests.e2e import harness as h
+from tests.paths import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,12 +88,12 @@ def main(argv=None) -> int:
         shutil.rmtree(demo)
     (demo / "data").mkdir(parents=True)
     (demo / MARKER).touch()
-    data = Path(os.environ.get("CNN_DATA_DIR") or ROOT.parent / "shared" / "data") / "mnist.npz"
-    if data.is_file():
-        (demo / "data" / "mnist.npz").symlink_to(data.resolve())
-        os.environ["CNN_DATA_DIR"] = str(demo / "data")
-    forbidden = machine_paths(data if data.is_file() else None)
-    os.environ.setdefault("CNN_NO_DOWNLOAD", "1")
+    mnist = Path(os.environ.get(data.DATA_DIR_ENV) or SHARED_DATA) / datasets.MNIST.npz_file
+    if mnist.is_file():
+        (demo / "data" / datasets.MNIST.npz_file).symlink_to(mnist.resolve())
+        os.environ[data.DATA_DIR_ENV] = str(demo / "data")
+    forbidden = machine_paths(mnist if mnist.is_file() else None)
+    os.environ.setdefault(data.NO_DOWNLOAD_ENV, "1")
 
     from playwright.sync_api import sync_playwright
 
