@@ -42,9 +42,9 @@ class MachinePathShown(RuntimeError):
     """A page shows a path of the machine the screenshots are taken on: the picture is not taken."""
 
 
-def machine_paths(data: Path | None = None) -> list[str]:
+def machine_paths(data_file: Path | None = None) -> list[str]:
     """What no screenshot may show: the checkout's folder, the home folder, the real data's folder."""
-    paths = [ROOT, Path.home()] + ([data.resolve().parent] if data is not None else [])
+    paths = [ROOT, Path.home()] + ([data_file.resolve().parent] if data_file is not None else [])
     return [str(p) for p in dict.fromkeys(paths) if p != Path(p.anchor)]  # never "/" alone
 
 
