@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from processes import die_with_parent  # noqa: E402
 
+from cnn_core.data import NO_DOWNLOAD_ENV  # noqa: E402
+from cnn_core.runs import RUNS_DIR_ENV  # noqa: E402
+
 CHROMIUM = os.environ.get("CNN_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -91,11 +94,11 @@ class AppServer:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        env.update({"CNN_RUNS_DIR": str(self.runs_dir), "CNN_NO_DOWNLOAD": "1", "PYTHONUNBUFFERED": "1",
+        env.update({RUNS_DIR_ENV: str(self.runs_dir), NO_DOWNLOAD_ENV: "1", "PYTHONUNBUFFERED": "1",
                     "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2")})
         env.update(self.extra_env)
         self._log = open(self.log_path, "ab")
-        self._log.write(f"$ {' '.join(self.command())}\n  (cwd {ROOT}, CNN_RUNS_DIR={self.runs_dir})\n".encode())
+        self._log.write(f"$ {' '.join(self.command())}\n  (cwd {ROOT}, {RUNS_DIR_ENV}={self.runs_dir})\n".encode())
         self._log.flush()
         # Its own process group, so stop() also ends whatever the server started; and it ends with the
         # test process even when stop() never runs (a killed test run).
