@@ -178,3 +178,23 @@ def test_a_worker_does_not_run_the_parents_main_script(runs_dir, tmp_path, monke
         own.close()
     assert sys.modules["__main__"] is main, "the parent's main module is put back"
     assert not marker.exists(), "the worker ran the parent's main script"
+
+
+def test_a_worker_is_replaced_after_jobs_per_worker_jobs(runs_dir, monkeypatch):
+    """TensorFlow keeps memory per fit that clear_session does not return: a worker is replaced after
+    JOBS_PER_WORKER jobs. The server counts them (WorkerPool._handle), so lowering it here is enough."""
+    monkeypatch.setattr(executor, "JOBS_PER_WORKER", 2)
+    own = executor.WorkerPool(workers=1)
+    try:
+        ex = executor.LocalExecutor(runs_dir=runs_dir, pool=own)
+        jobs = [ex.submit(TINY.replace(limit=200, seed=s)) for s in (1, 2, 3)]
+        for job in jobs:
+            snap = job.wait(300)
+            assert snap.state == training.FINISHED, snap.error
+        first, second, third = (job.worker_pid for job in jobs)
+        assert first == second, "the first two jobs share a worker"
+        assert third != first, "the third job runs in a fresh worker"
+        assert own.worker_pids() == [third]
+        assert not os.path.exists(f"/proc/{first}/status"), "the old worker has exited and been reaped"
+    finally:
+        own.close()
