@@ -1,6 +1,6 @@
-"""Peak memory of the hostile files of issue 11 (items 2, 3 and 8): each must stay under 1 GB.
+"""Peak memory of the hostile settings and files of issue 11 (items 1, 2, 3 and 8): each must stay under 1 GB.
 
-    python bench/hostile_memory.py
+    python bench/hostile_memory.py     # ~5 minutes on 2 busy cores: the Draw page cases are ~1 minute each
 
 Builds each hostile file in a temporary folder (tests/hostile.py), then runs each case in a
 fresh Python process and reads that process's peak resident memory (VmHWM), so one case
@@ -42,6 +42,26 @@ at.session_state['canvas'] = {value}
 at.switch_page('pages/draw.py').run()
 print('exception' if at.exception else ('error: ' + at.error[0].value[:90] if at.error else
       'prediction ' + str([m.value for m in at.metric if m.label == 'Prediction'])))
+"""
+# The issue's 1.64 G-parameter network: refused on paper, before TensorFlow is imported.
+TRAIN = """
+import contextlib, io, time
+from cnn_core.cli import main
+said, start = io.StringIO(), time.perf_counter()
+try:
+    with contextlib.redirect_stderr(said):
+        code = main({args!r})
+except SystemExit as e:
+    code = e.code
+print(f'exit {{code}} after {{time.perf_counter() - start:.2f}} s: ' + said.getvalue().strip()[:100])
+"""
+MODEL = """
+from cnn_core.model import ModelFileError, load_model
+try:
+    load_model({file!r})
+    print('loaded without error')
+except ModelFileError as e:
+    print('ModelFileError: ' + str(e)[:90])
 """
 RUNS = """
 from cnn_core import runs
@@ -88,6 +108,8 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
     (base / "deep-json" / runs.RUN_JSON).write_text(hostile.deep_json(100_000))
     real = (good / runs.MODEL_FILE).read_bytes()
     hostile.sparse_keras(base / "sparse-model" / runs.MODEL_FILE, real, 5 * 2**30)
+    shipped = runs.SHIPPED_MODEL
+    wide = hostile.dense_declaring(shipped, tmp / "dense-2m.keras", 2_000_000)
 
     def size(path: Path) -> str:
         st = path.stat()
@@ -95,7 +117,12 @@ def cases(tmp: Path) -> list[tuple[str, str, str]]:
 
     info = (f"runs.RunInfo(**{{**runs.read_info(runs.run_path('good', {str(base)!r})).__dict__, "
             f"'name': 'sparse-model', 'path': runs.run_path('sparse-model', {str(base)!r})}})")
+    huge_net = ["train", "--filters", "512", "--no-pooling", "--kernel-size", "1", "--dense", "4096",
+                "--limit", "100", "--epochs", "1"]
     return [
+        ("CLI train, the issue's 1.64 G-parameter network", " ".join(huge_net[1:]), TRAIN.format(args=huge_net)),
+        ("load_model, shipped default.keras (baseline)", size(shipped), MODEL.format(file=str(shipped))),
+        ("load_model, model declaring Dense(2,000,000)", size(wide), MODEL.format(file=str(wide))),
         ("CLI predict, good 280x280 PNG (baseline)", size(tmp / "good.png"), CLI.format(file=str(tmp / "good.png"))),
         (f"CLI predict, {side}x{side} PNG (largest accepted)", size(tmp / "largest.png"),
          CLI.format(file=str(tmp / "largest.png"))),

@@ -2,11 +2,15 @@
 
 Two ways side by side, each in a fresh process so one cannot inherit the other's memory:
 - `thread`: the old way, fits in the server's own process (training.JobManager), which grew
-  ~17 MB per training and never returned it;
-- `workers`: the app's way now, fits in worker processes (executor.LocalExecutor); the server
-  process only keeps each job's progress, and the workers are cleared after each job.
-Prints the server process' RSS (and the workers', summed) after the 1st, 10th and 20th job.
-Usage: python bench/memory_trainings.py [--jobs 20] [--limit 2000]
+  ~17-25 MB per training and never returned it;
+- `workers`: the app's way now, fits in a worker process (executor.LocalExecutor); the server
+  process only keeps each job's progress. A worker clears Keras' session after each job but
+  TensorFlow still keeps some memory per fit, so the pool replaces it after
+  executor.JOBS_PER_WORKER jobs.
+Prints the server process' RSS before and after the 1st, 10th and 20th job; and the RSS of the
+worker that ran a job, after its first and its last job before it is replaced (after its
+JOBS_PER_WORKER-th it is already exiting, so its 9th of 10 is the last figure read alone).
+Usage: python bench/memory_trainings.py [--jobs 20] [--limit 1000]   (~9 minutes on 2 busy cores)
 """
 
 import argparse
@@ -14,16 +18,9 @@ import json
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import _common
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from _common import rss_mb
 
 
 def child(mode: str, jobs: int, limit: int) -> None:
@@ -34,19 +31,24 @@ def child(mode: str, jobs: int, limit: int) -> None:
     from cnn_core import config, executor, training
 
     cfg = config.PRESETS["quick"].replace(limit=limit, epochs=1)
+    per_worker = executor.JOBS_PER_WORKER
+    # The worker's figures: after its 1st job and after its last before it is replaced, for two workers.
+    worker_at = {1, per_worker - 1, per_worker + 1, 2 * per_worker - 1} if mode == "workers" else set()
     with tempfile.TemporaryDirectory() as tmp:
         if mode == "thread":
             manager = training.JobManager(max_jobs=1, runs_dir=tmp)
         else:
             manager = executor.LocalExecutor(runs_dir=tmp, pool=executor.WorkerPool(workers=1))
-        figures = {"before": rss_mb(os.getpid())}
+        figures = {"before": rss_mb(os.getpid()), "server": {}, "worker": {}}
         for i in range(1, jobs + 1):
-            snap = manager.submit(cfg.replace(seed=i)).wait()
+            job = manager.submit(cfg.replace(seed=i))
+            snap = job.wait()
             assert snap.state == training.FINISHED, snap.error
+            if i in worker_at:
+                figures["worker"][i] = rss_mb(job.worker_pid)  # read first: the worker is not leaving yet
             gc.collect()
             if i in (1, jobs // 2, jobs):
-                workers = sum(rss_mb(p) for p in manager.pool.worker_pids()) if mode == "workers" else 0.0
-                figures[f"after {i}"] = (rss_mb(os.getpid()), workers)
+                figures["server"][i] = rss_mb(os.getpid())
         if mode == "workers":
             manager.pool.close()
     print(json.dumps(figures))
@@ -55,25 +57,30 @@ def child(mode: str, jobs: int, limit: int) -> None:
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--jobs", type=int, default=20)
-    p.add_argument("--limit", type=int, default=2000)
+    p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--child", choices=["thread", "workers"])
     args = p.parse_args()
     if args.child:
         return child(args.child, args.jobs, args.limit)
+    from cnn_core.executor import JOBS_PER_WORKER
+
     print(f"machine: {_common.machine()}")
-    print(f"{args.jobs} sequential quick-preset trainings of {args.limit} digits, 1 epoch each")
+    print(f"{args.jobs} sequential quick-preset trainings of {args.limit} digits, 1 epoch each; "
+          f"a worker is replaced after {JOBS_PER_WORKER} jobs")
     for mode in ("thread", "workers"):
         out = subprocess.run([sys.executable, __file__, "--child", mode, "--jobs", str(args.jobs),
                               "--limit", str(args.limit)], capture_output=True, text=True, check=True)
         figures = json.loads(out.stdout.strip().splitlines()[-1])
-        first, last = figures["after 1"], figures[f"after {args.jobs}"]
-        print(f"{mode:8s} server process: before {figures['before']:6.0f} MB, after 1 job {first[0]:6.0f} MB, "
-              f"after {args.jobs} {last[0]:6.0f} MB ({last[0] / first[0]:.2f}x)", end="")
+        server = {int(k): v for k, v in figures["server"].items()}
+        first, last = server[1], server[args.jobs]
+        after = ", ".join(f"after {i} {mb:,.0f} MB" for i, mb in sorted(server.items()))
+        print(f"{mode:8s} server process: before {figures['before']:,.0f} MB, {after}", end="")
         if mode == "workers":
-            print(f"; worker process: after 1 {first[1]:5.0f} MB, after {args.jobs} {last[1]:5.0f} MB "
-                  f"({last[1] / first[1]:.2f}x)")
+            worker = {int(k): v for k, v in figures["worker"].items()}
+            print("; the worker that ran job " + ", ".join(
+                f"{i}: {'gone' if mb is None else f'{mb:,.0f} MB'}" for i, mb in sorted(worker.items())))
         else:
-            print(f"; growth {(last[0] - first[0]) / (args.jobs - 1):.1f} MB per training")
+            print(f"; growth {(last - first) / (args.jobs - 1):.1f} MB per training")
 
 
 if __name__ == "__main__":

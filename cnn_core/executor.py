@@ -54,6 +54,12 @@ log = logging.getLogger(__name__)
 SEND_EVERY = 0.25  # seconds between progress messages of a running job: charts update 4x a second
 # A worker is replaced after this many jobs: TensorFlow keeps ~20-30 MB per fit that clear_session does not return.
 JOBS_PER_WORKER = 10
+# Finished jobs the server keeps in memory, per learner and in all: each holds its per-batch curves
+# (30-400 KB), and a server up all day must not keep every training ever run. Pages need only a
+# learner's latest jobs (the Train page's attached one, the Draw page's latest teach job); the
+# saved runs stay on disk, and a page whose job was dropped shows its form again.
+KEEP_FINISHED_PER_OWNER = 5
+KEEP_FINISHED = 200  # every new browser is a new learner: this bounds the total too
 START_FAILURES = 3  # workers that die before they are ready, in a row, before queued jobs are failed
 # Scalar Progress fields a worker reports; the per-batch series travel as increments.
 FIELDS = ("state", "epoch", "batch", "batches_per_epoch", "error", "data_source", "run_name",
@@ -454,8 +460,20 @@ class LocalExecutor:
         with self._lock:  # counted and added in one step: two quick Starts cannot both pass the cap
             limits.check_jobs(owner, sum(1 for j in self._jobs.values() if j.owner == owner and not j.done))
             self._jobs[job.id] = job
+            self._forget_old()
         self.pool.enqueue(job)
         return job
+
+    def _forget_old(self) -> None:
+        """Drop old finished jobs (see KEEP_FINISHED_PER_OWNER); unfinished ones always stay. Lock held."""
+        kept, per_owner = 0, {}
+        for job in reversed(list(self._jobs.values())):  # newest first
+            if not job.done:
+                continue
+            if kept >= KEEP_FINISHED or per_owner.get(job.owner, 0) >= KEEP_FINISHED_PER_OWNER:
+                del self._jobs[job.id]
+            else:
+                kept, per_owner[job.owner] = kept + 1, per_owner.get(job.owner, 0) + 1
 
     def submit_teach(self, model: str, drawings, *, owner: str | None = None) -> ProcessJob:
         """Teach `model` (a run name or teach.DEFAULT_MODEL) the drawings (a teach.TeachSet): a job like any

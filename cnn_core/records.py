@@ -54,8 +54,10 @@ class Recorder:
 
     def __init__(self, runs_dir, job_id: str, config: TrainConfig, owner: str | None):
         self.path = folder(runs_dir) / f"{job_id}.json"
+        # The pid and the process' start time: a pid alone is reused by later processes.
         self.base = {"job_id": job_id, "config": config.to_dict(), "owner": owner, "pid": os.getpid(),
-                     "host": socket.gethostname(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                     "pid_started": _started(os.getpid()), "host": socket.gethostname(),
+                     "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self._last = 0.0
         self._failed = False
 
@@ -106,9 +108,9 @@ def recover(runs_dir) -> int:
         raw = _read(path)
         if raw is None or raw.get("state") != RUNNING or raw.get("host") != socket.gethostname():
             continue
-        pid = raw.get("pid")
-        if isinstance(pid, int) and _alive(pid):
-            continue
+        pid, started = raw.get("pid"), raw.get("pid_started")
+        if isinstance(pid, int) and _alive(pid) and (not isinstance(started, int) or _started(pid) in (None, started)):
+            continue  # its process still runs (a process that reused its pid started at another time)
         try:
             error = "the training was interrupted (its process ended: a crash, a kill or a shutdown)"
             _write_atomic(path, {**raw, "state": INTERRUPTED, "error": error})
@@ -191,6 +193,15 @@ def _thin_index(n: int) -> np.ndarray:
     if n <= MAX_POINTS:
         return np.arange(n)
     return np.unique(np.linspace(0, n - 1, MAX_POINTS).round().astype(int))
+
+
+def _started(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (/proc/PID/stat, field 22); None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])  # after "(comm)" comes field 3
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _alive(pid: int) -> bool:

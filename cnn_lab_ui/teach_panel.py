@@ -175,6 +175,8 @@ def show_job(job) -> None:
 def _progress(job_id: str) -> None:
     """Polled: the job's progress and per-batch curves; the whole page reruns once it has ended."""
     job = state.job_manager().get(job_id)
+    if job is None:  # forgotten by the server (see executor.KEEP_FINISHED_PER_OWNER): the page shows what is left
+        st.rerun(scope="app")
     snap = job.snapshot()
     if snap.done:
         st.rerun(scope="app")

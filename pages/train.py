@@ -96,6 +96,8 @@ def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
     a new epoch arrived or the job ended: a poll sends a progress bar and two small charts.
     """
     job = manager.get(job_id)
+    if job is None:  # forgotten by the server (see executor.KEEP_FINISHED_PER_OWNER): the page shows the form
+        st.rerun(scope="app")
     snap = job.snapshot()
     if was_active and (snap.done or snap.epoch != epochs_drawn):
         st.rerun(scope="app")

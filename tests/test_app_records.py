@@ -1,5 +1,6 @@
 """AppTest: trainings that ended without a run (failed, interrupted) are shown on the Runs page."""
 
+import json
 import os
 from pathlib import Path
 
@@ -57,3 +58,17 @@ def test_only_its_owner_can_dismiss_it(interrupted):
     at = open_runs("bob")
     assert len(at.expander) == 1
     assert not [b for b in at.button if b.key == "records_dismiss_job-ghost"]
+
+
+def test_a_reused_pid_does_not_keep_a_dead_job_running(runs_dir):
+    """A record names its process by pid and start time: a later process that got the same pid
+    (pids wrap round) does not keep the dead job "running" and hidden for ever."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    write_record(runs_dir, "job-reused", "ann", pid=os.getpid())
+    assert records.recover(runs_dir) == 0, "its process (this one) is alive"
+    path = records.folder(runs_dir) / "job-reused.json"
+    raw = json.loads(path.read_text())
+    raw["pid_started"] -= 1  # the job's process started earlier: this one only reused its pid
+    path.write_text(json.dumps(raw))
+    assert records.recover(runs_dir) == 1
+    assert [(r.job_id, r.state) for r in records.list_records(runs_dir)] == [("job-reused", records.INTERRUPTED)]

@@ -294,3 +294,13 @@ def test_runs_folder_that_cannot_be_written_is_said_before_training(tmp_path, mo
     errors = [e.value for e in at.error]
     assert any(e.startswith("Cannot start: cannot save runs in") for e in errors), errors
     assert metric(at, "Test accuracy") is None
+
+
+def test_a_job_the_server_has_forgotten_leaves_the_form(runs_dir):
+    """The server forgets old finished jobs (executor.KEEP_FINISHED_PER_OWNER): a session still
+    attached to one shows the form, ready to start, not an error."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["train_job_id"] = "job9-gone"
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert any("Start training" in i.value for i in at.info) and not start_button(at).disabled

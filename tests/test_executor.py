@@ -178,3 +178,52 @@ def test_a_worker_does_not_run_the_parents_main_script(runs_dir, tmp_path, monke
         own.close()
     assert sys.modules["__main__"] is main, "the parent's main module is put back"
     assert not marker.exists(), "the worker ran the parent's main script"
+
+
+def test_a_worker_is_replaced_after_jobs_per_worker_jobs(runs_dir, monkeypatch):
+    """TensorFlow keeps memory per fit that clear_session does not return: a worker is replaced after
+    JOBS_PER_WORKER jobs. The server counts them (WorkerPool._handle), so lowering it here is enough."""
+    monkeypatch.setattr(executor, "JOBS_PER_WORKER", 2)
+    own = executor.WorkerPool(workers=1)
+    try:
+        ex = executor.LocalExecutor(runs_dir=runs_dir, pool=own)
+        jobs = [ex.submit(TINY.replace(limit=200, seed=s)) for s in (1, 2, 3)]
+        for job in jobs:
+            snap = job.wait(300)
+            assert snap.state == training.FINISHED, snap.error
+        first, second, third = (job.worker_pid for job in jobs)
+        assert first == second, "the first two jobs share a worker"
+        assert third != first, "the third job runs in a fresh worker"
+        assert own.worker_pids() == [third]
+        assert not os.path.exists(f"/proc/{first}/status"), "the old worker has exited and been reaped"
+    finally:
+        own.close()
+
+
+def test_old_finished_jobs_are_forgotten_their_runs_stay(runs_dir, monkeypatch):
+    """Each finished job holds its per-batch curves: the server keeps only each learner's latest few
+    (and a cap in all), never an unfinished one; the saved run stays on disk."""
+    monkeypatch.setattr(executor, "KEEP_FINISHED_PER_OWNER", 2)
+    own = executor.WorkerPool(workers=1)
+    try:
+        ex = executor.LocalExecutor(runs_dir=runs_dir, pool=own)
+
+        def run(owner, seed):
+            job = ex.submit(TINY.replace(limit=200, seed=seed), owner=owner)
+            assert job.wait(300).state == training.FINISHED, job.snapshot().error
+            return job
+
+        a1, a2, b1, a3 = run("ann", 1), run("ann", 2), run("bob", 3), run("ann", 4)
+        assert len(ex.jobs()) == 4, "nothing is forgotten before the next Start"
+        a4 = ex.submit(TINY.replace(limit=200, seed=5), owner="ann")
+        assert ex.get(a1.id) is None, "ann's oldest finished job is forgotten"
+        assert {j.id for j in ex.jobs()} == {a2.id, b1.id, a3.id, a4.id}
+        assert runs.read_info(a1.run_dir).state == training.FINISHED, "its run stays on disk"
+        assert a4.wait(300).state == training.FINISHED
+
+        monkeypatch.setattr(executor, "KEEP_FINISHED", 2)  # the cap over all learners
+        b2 = ex.submit(TINY.replace(limit=200, seed=6), owner="bob")
+        assert {j.id for j in ex.jobs()} == {a3.id, a4.id, b2.id}, "the newest finished ones, and the new job"
+        assert b2.wait(300).state == training.FINISHED
+    finally:
+        own.close()

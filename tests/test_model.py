@@ -6,6 +6,8 @@ import pytest
 from cnn_core.config import TrainConfig, preset
 from cnn_core.model import ModelFileError, build_model, load_model, save_for_inference
 
+import hostile
+
 
 def test_seed_preset_is_the_tutorial_network_layer_by_layer():
     model = build_model(preset("seed"))
@@ -122,29 +124,6 @@ def test_safe_mode_refuses_lambda_layers(tmp_path):
         load_model(path)
 
 
-def _with_config(source, target, edit):
-    """A copy of the .keras archive `source` whose config.json went through edit(dict), or is
-    edit itself when it is a str (JSON too deep for json.dumps to write)."""
-    with zipfile.ZipFile(source) as z:
-        files = {name: z.read(name) for name in z.namelist()}
-    import json
-
-    if isinstance(edit, str):
-        files["config.json"] = edit.encode()
-    else:
-        config = json.loads(files["config.json"])
-        edit(config)
-        files["config.json"] = json.dumps(config).encode()
-    with zipfile.ZipFile(target, "w") as z:
-        for name, content in files.items():
-            z.writestr(name, content)
-    return target
-
-
-def _layer(config, name):
-    return next(layer for layer in config["config"]["layers"] if layer["config"].get("name") == name)
-
-
 @pytest.mark.parametrize("cfg", [preset("seed"), preset("strong"),
                                  TrainConfig(filters=(4, 8, 8, 8), pooling=False, kernel_size=2, dense_units=0)])
 def test_declared_size_of_a_saved_model_is_its_keras_parameter_count(tmp_path, cfg):
@@ -164,15 +143,14 @@ def test_a_small_file_declaring_a_huge_layer_is_refused_before_keras_builds_it(t
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    hostile = _with_config(root / "models" / "default.keras", tmp_path / "hostile.keras",
-                           lambda c: _layer(c, "dense")["config"].update(units=2_000_000))
-    assert hostile.stat().st_size < 600_000
+    huge = hostile.dense_declaring(root / "models" / "default.keras", tmp_path / "hostile.keras", 2_000_000)
+    assert huge.stat().st_size < 600_000
     # The peak is VmHWM: ru_maxrss would include the memory of pytest's process, inherited across exec.
     code = ("import sys\nfrom cnn_core.model import ModelFileError, load_model\n"
             "try:\n    load_model(sys.argv[1])\nexcept ModelFileError as e:\n    print(e)\n"
             "peak = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
             "print(int(peak) // 1024, 'keras' in sys.modules)\n")
-    r = subprocess.run([sys.executable, "-c", code, str(hostile)], cwd=root, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", code, str(huge)], cwd=root, capture_output=True, text=True,
                        timeout=120)
     message, figures = r.stdout.strip().splitlines()
     peak_mb, keras_imported = figures.split()
@@ -190,20 +168,20 @@ def test_declared_sizes_cannot_hide_in_build_config_or_odd_values(tmp_path):
     save_for_inference(build_model(cfg), cfg, tmp_path / "m.keras")
 
     def wide_build(c):  # Keras builds a layer from its build_config's input shape
-        _layer(c, "dense")["build_config"]["input_shape"] = [None, 10**9]
+        hostile.layer(c, "dense")["build_config"]["input_shape"] = [None, 10**9]
 
     def silly_units(c):
-        _layer(c, "dense")["config"]["units"] = 1e300
+        hostile.layer(c, "dense")["config"]["units"] = 1e300
 
     def unknown_layer(c):
         c["config"]["layers"].insert(2, {"class_name": "Embedding", "config": {"input_dim": 10**9, "output_dim": 512}})
 
     for edit, words in ((wide_build, "refused before building it"), (silly_units, "impossible size"),
                         (unknown_layer, "cannot load this model safely")):
-        path = _with_config(tmp_path / "m.keras", tmp_path / f"{edit.__name__}.keras", edit)
+        path = hostile.keras_with_config(tmp_path / "m.keras", tmp_path / f"{edit.__name__}.keras", edit)
         with pytest.raises(ModelFileError, match=words):
             load_model(path)
-    nested = _with_config(tmp_path / "m.keras", tmp_path / "deep.keras", json_deep(10_000))
+    nested = hostile.keras_with_config(tmp_path / "m.keras", tmp_path / "deep.keras", json_deep(10_000))
     with pytest.raises(ModelFileError, match="not a Keras model file"):
         check_declared_size(nested)
 
