@@ -21,57 +21,19 @@ import _common  # noqa: F401  (sets up paths and data)
 
 
 def keras_tutorial(ds, epochs):
-    """The classic first CNN, written as the tutorial writes it."""
-    import keras
+    """The classic first CNN, written as the tutorial writes it (bench/tutorial_script.py)."""
     import numpy as np
-    from keras import layers
+    import tutorial_script
 
     x_train = np.expand_dims(ds.x_train.astype("float32") / 255, -1)
     x_test = np.expand_dims(ds.x_test.astype("float32") / 255, -1)
-    model = keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model = tutorial_script.build()
     started = time.monotonic()
     with contextlib.redirect_stdout(io.StringIO()):  # the tutorial's progress bar, not shown here
         model.fit(x_train, ds.y_train, batch_size=64, epochs=epochs, validation_split=0.1)
     seconds = time.monotonic() - started
     loss, acc = model.evaluate(x_test, ds.y_test, verbose=0)
     return seconds, acc
-
-
-# The tutorial as a learner runs it: its own process, numpy arrays into fit, validation_split.
-TUTORIAL_SCRIPT = """
-import sys
-import numpy as np
-import keras
-from keras import layers
-
-with np.load(sys.argv[1]) as f:
-    x_train, y_train, x_test, y_test = f["x_train"], f["y_train"], f["x_test"], f["y_test"]
-x_train = np.expand_dims(x_train.astype("float32") / 255, -1)
-x_test = np.expand_dims(x_test.astype("float32") / 255, -1)
-model = keras.Sequential([
-    keras.Input(shape=(28, 28, 1)),
-    layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-    layers.MaxPooling2D(pool_size=(2, 2)),
-    layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-    layers.MaxPooling2D(pool_size=(2, 2)),
-    layers.Flatten(),
-    layers.Dense(64, activation="relu"),
-    layers.Dense(10, activation="softmax"),
-])
-model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-model.fit(x_train, y_train, batch_size=64, epochs=int(sys.argv[2]), validation_split=0.1, verbose=2)
-print("test accuracy", model.evaluate(x_test, y_test, verbose=0)[1])
-"""
 
 
 def whole_process(epochs: int) -> None:
@@ -84,10 +46,8 @@ def whole_process(epochs: int) -> None:
     if not npz or not os.path.isfile(npz):
         print("whole process: skipped (needs the full MNIST .npz: set CNN_DATA_DIR or ../shared/data)")
         return
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tutorial_script.py")
     with tempfile.TemporaryDirectory() as tmp:
-        script = os.path.join(tmp, "tutorial.py")
-        with open(script, "w") as f:
-            f.write(TUTORIAL_SCRIPT)
         t0 = time.monotonic()
         k = subprocess.run([sys.executable, script, npz, str(epochs)], capture_output=True, text=True, check=True)
         k_wall = time.monotonic() - t0
