@@ -10,7 +10,7 @@ A person watches and stops only their own jobs (state.owner()).
 import streamlit as st
 
 import cnn_lab_ui
-from cnn_core import training
+from cnn_core import datasets, training
 from cnn_core.config import ConfigError
 from cnn_core.data import DataError
 from cnn_core.errors import UserError
@@ -58,6 +58,8 @@ try:
     config.validate(len(ds.x_train))
     ClassLimits.from_env().check_config(config, len(ds.x_train))  # the teacher's caps, before Start
     boxes["data"].caption(f"Source: {ds.source}")
+    if note := train_form.data_note(ds, datasets.REGISTRY[config.dataset].n_train):
+        boxes["data"].warning(note)
 except ConfigError as e:
     problem = train_form.problem(e)
     boxes[train_form.group_of(e.parameter)].error(f"**Invalid setting** — {problem}")

@@ -304,3 +304,29 @@ def test_a_job_the_server_has_forgotten_leaves_the_form(runs_dir):
     at.switch_page("pages/train.py").run()
     assert not at.exception, at.exception
     assert any("Start training" in i.value for i in at.info) and not start_button(at).disabled
+
+
+def test_preset_accuracies_are_said_to_be_full_mnists_and_a_smaller_dataset_is_named(tmp_path, monkeypatch, mnist):
+    """On the offline sample the quick preset gives far less than the 98.4% full MNIST gives: the page says so."""
+    from cnn_core import data
+    from cnn_lab_ui import state
+
+    at = open_train()
+    assert all("on full MNIST" in label for label in at.selectbox(key="train_preset").options)
+    smaller = [w.value for w in at.warning if "not the full" in w.value]
+    assert bool(smaller) == (len(mnist.x_train) < 60_000)  # full MNIST here (../shared/data): nothing to say
+    # No data folder, an empty Keras cache and no download: the 5,000-digit offline sample.
+    monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "empty-cache")
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    data._load_cached.cache_clear()
+    state._dataset.clear()
+    try:
+        at = open_train()
+        sample = state.dataset(mnist.name)
+        assert sample.is_sample and len(sample.x_train) < 60_000
+        assert any(f"These are {len(sample.x_train):,} training digits, not the full 60,000" in w.value
+                   for w in at.warning)
+        assert start_button(at).disabled is False  # said, not refused: a smaller set still trains
+    finally:
+        data._load_cached.cache_clear()
+        state._dataset.clear()
