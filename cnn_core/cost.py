@@ -133,7 +133,7 @@ def layers(config: TrainConfig) -> tuple[Layer, ...]:
 def estimate(config: TrainConfig) -> Cost:
     net = layers(config)
     params = sum(layer.params for layer in net)
-    copies = 2 + OPTIMIZER_SLOTS.get(config.optimizer, 2)  # weights, gradients, optimiser state (unchecked: Adam's)
+    copies = 2 + OPTIMIZER_SLOTS[config.optimizer]  # weights, gradients, optimiser state (every choice: test_params)
     per_sample = int(sum(layer.values for layer in net) * BYTES_PER_NUMBER * ACTIVATION_COPIES)
     return Cost(net, params, params * BYTES_PER_NUMBER * copies, per_sample * config.batch_size, config.batch_size)
 

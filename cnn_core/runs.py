@@ -39,6 +39,7 @@ from .model import MAX_MODEL_BYTES
 from .states import FINISHED, STOPPED
 
 log = logging.getLogger(__name__)
+RUNS_DIR_ENV = "CNN_RUNS_DIR"  # the runs folder (the CLI's --runs-dir); default ./runs
 # The run folder's layout: every other module reads these names from here.
 RUN_JSON = "run.json"
 CONFIG_JSON = "config.json"
@@ -61,9 +62,6 @@ MAX_BYTES = {RUN_JSON: 2**20, CONFIG_JSON: 64 * 2**10, HISTORY_JSON: 16 * 2**20,
              TEACH_REPORT: 4 * 2**20}
 MAX_TEST_DIGITS = 1_000_000  # rows of predictions.npz (MNIST's test set has 10,000)
 MAX_HISTORY_POINTS = 2_000_000  # per curve in history.json
-
-
-RUNS_DIR_ENV = "CNN_RUNS_DIR"  # the runs folder (the CLI's --runs-dir); default ./runs
 
 
 class RunError(UserError, ValueError):
