@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-from scipy import signal
 
 from cnn_core import datasets
 
@@ -38,6 +37,10 @@ class HomePictures:
 
 def pre_activation(image: np.ndarray, kernel: np.ndarray, bias: float) -> np.ndarray:
     """A Conv2D's output before its activation, for one filter, one input channel, valid padding."""
+    # Imported here: scipy.signal takes ~1.4 s to import, and the Home page imports this module
+    # before its title; the pictures are drawn after the text anyway.
+    from scipy import signal
+
     return signal.correlate2d(np.asarray(image, np.float64).squeeze(), kernel, mode="valid") + bias
 
 
