@@ -60,6 +60,11 @@ JOBS_PER_WORKER = 10
 # saved runs stay on disk, and a page whose job was dropped shows its form again.
 KEEP_FINISHED_PER_OWNER = 5
 KEEP_FINISHED = 200  # every new browser is a new learner: this bounds the total too
+# Workers train at a lower CPU priority than the server: training is batch work that can wait a few
+# milliseconds, while a page load, a health check or a drawing's prediction is someone waiting.
+# On 2 cores shared by the server, 2 workers (and, on a laptop, the browser) this keeps the pages
+# responsive under load; alone, a niced worker trains as fast as ever (nothing competes).
+WORKER_NICE = 10
 START_FAILURES = 3  # workers that die before they are ready, in a row, before queued jobs are failed
 # Scalar Progress fields a worker reports; the per-batch series travel as increments.
 FIELDS = ("state", "epoch", "batch", "batches_per_epoch", "error", "data_source", "run_name",
@@ -503,6 +508,8 @@ def _worker_main(conn: Connection) -> None:
     stopping = threading.Event()  # SIGTERM or the server gone: finish (stop) the current job, then exit
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: its stacks in the server's log
+    with contextlib.suppress(OSError):  # already at the lowest priority: train anyway
+        os.nice(WORKER_NICE)
     from .cli import _import_tensorflow_quietly
 
     _import_tensorflow_quietly()  # the slow import, paid once per worker, without TensorFlow's CUDA notices
