@@ -57,6 +57,49 @@ def main() -> None:
         print(f"{name:30}{len(times):7}{np.median(times):11.2f}{np.percentile(times, 90):9.2f}")
     ratio = np.median(rows[2][1]) / np.median(rows[1][1])
     print(f"\nmodel.predict alone is {ratio:.0f}x slower than the whole Predictor.predict (medians)")
+    chart_per_stroke(args.calls)
+
+
+def chart_per_stroke(calls: int) -> None:
+    """The Draw page's ten probability bars, which every stroke redraws: the server's work for them, as
+    the page did it before (an Altair chart of a DataFrame) and as it does now (a spec built once, the ten
+    values inline), each through Streamlit's own st.altair_chart / st.vega_lite_chart, alternating."""
+    import logging
+
+    import altair as alt
+    import pandas as pd
+    import streamlit as st
+
+    from cnn_lab_ui import charts
+
+    logging.disable(logging.WARNING)  # "missing ScriptRunContext", per call: the elements are still built
+    names = [str(d) for d in range(10)]
+
+    def altair_chart(p):
+        df = pd.DataFrame({"class": names, "probability": p, "predicted": p == p.max()})
+        st.altair_chart(alt.Chart(df).mark_bar().encode(
+            x=alt.X("class:N", title="digit", sort=names, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("probability:Q", title="probability", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("predicted:N", legend=None,
+                            scale=alt.Scale(domain=[False, True], range=["#9ecae1", "#d62728"])),
+            tooltip=["class:N", alt.Tooltip("probability:Q", format=".3f")],
+        ).properties(height=240), width="stretch")
+
+    def cached_spec(p):
+        st.vega_lite_chart(spec=charts.probabilities_spec(p, names), width="stretch")
+
+    rng = np.random.default_rng(0)
+    times = {altair_chart: [], cached_spec: []}
+    for i in range(max(40, calls // 5) + 10):
+        p = rng.dirichlet(np.ones(10))
+        for fn in (altair_chart, cached_spec) if i % 2 else (cached_spec, altair_chart):
+            t = time.perf_counter()
+            fn(p)
+            times[fn].append((time.perf_counter() - t) * 1000)
+    print("\nthe probability chart, per stroke (server side):")
+    for name, fn in (("Altair chart of a DataFrame (before)", altair_chart), ("spec built once (now)", cached_spec)):
+        t = times[fn][10:]  # the first calls warm up
+        print(f"{name:38}{len(t):5}{np.median(t):11.2f}{np.percentile(t, 90):9.2f}")
 
 
 if __name__ == "__main__":

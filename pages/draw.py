@@ -64,7 +64,7 @@ def show_prediction(choice: str, result):
     m1, m2 = st.columns(2)
     m1.metric("Prediction", names[prediction.digit])
     m2.metric("Confidence", f"{prediction.confidence:.1%}")
-    st.altair_chart(charts.probabilities_chart(prediction.probabilities, names), width="stretch")
+    st.vega_lite_chart(spec=charts.probabilities_spec(prediction.probabilities, names), width="stretch")
     st.caption(drawing.softmax_note(prediction.probabilities))
     st.image(widgets.enlarge(prediction.image, 8), width=224, caption=(
         "What the model saw: your drawing cropped, scaled to 20×20 px and centred by its centre of mass in "

@@ -5,9 +5,11 @@ st.session_state["canvas"] as {"drawing": {"raw": ..., "data": "data:image/png;b
 "backgroundFit": None}; cnn_lab_ui.drawing.canvas_value(rgba) builds exactly that.
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -53,7 +55,13 @@ def test_drawing_is_predicted_with_probabilities_and_the_28x28_image(runs_dir, m
     assert prediction(at) == 7
     confidence = [m.value for m in at.metric if m.label == "Confidence"][0]
     assert confidence.endswith("%")
-    assert at.get("vega_lite_chart"), "a bar chart of the 10 probabilities"
+    (chart,) = at.get("vega_lite_chart")  # a bar chart of the 10 probabilities, the highest in red
+    assert json.loads(chart.proto.spec)["mark"]["type"] == "bar"
+    bars = pa.ipc.open_stream(chart.proto.data.data).read_all().to_pylist()  # Streamlit sends the values as Arrow
+    assert [b["class"] for b in bars] == [str(d) for d in range(10)]
+    assert sum(b["probability"] for b in bars) == pytest.approx(1.0, abs=1e-6)
+    assert [b["class"] for b in bars if b["predicted"]] == ["7"]
+    assert f"{max(b['probability'] for b in bars):.1%}" == confidence
     captions = [c for el in at.get("image") for c in el.captions]
     assert any("28×28" in c for c in captions), captions
     seen = at.session_state["last_drawing"]
