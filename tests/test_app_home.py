@@ -71,7 +71,8 @@ def test_config_makes_no_network_calls_and_runs_headless():
 def test_pages_and_helpers_do_not_import_tensorflow_at_start_up():
     # Nor scipy.signal (~1.4 s): the Home page imports these before its title, on a fresh server too.
     code = (
-        "import sys; import cnn_lab_ui.classroom, cnn_lab_ui.state, cnn_lab_ui.widgets, cnn_lab_ui.charts, cnn_lab_ui.train_form, "
+        "import sys; import cnn_lab_ui.classroom, cnn_lab_ui.state, cnn_lab_ui.widgets, cnn_lab_ui.charts, "
+        "cnn_lab_ui.train_form, "
         "cnn_lab_ui.drawing, cnn_lab_ui.explain, cnn_lab_ui.pictures, cnn_lab_ui.runs_table, cnn_lab_ui.jobs, "
         "cnn_core.plots, "
         "cnn_core.training, cnn_core.introspect; "
