@@ -75,8 +75,8 @@ bench: $(VENV)/.stamp-dev
 
 # Regenerates the shipped model (models/default.keras + .json) on full MNIST.
 default-model: $(VENV)/.stamp-app
-	CNN_DATA_DIR=$${CNN_DATA_DIR:-../shared/data} $(PY) -m cnn_core train --preset seed --augment --epochs 10 \
-	  --runs-dir /tmp/cnn-lab-default-runs --save-model models/default.keras
+	CNN_DATA_DIR=$${CNN_DATA_DIR:-../shared/data} $(PY) -m tools.default_model --network seed --epochs 12 \
+	  --out models/default.keras
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
