@@ -63,6 +63,7 @@ screenshots: $(VENV)/.stamp-dev browser
 bench: $(VENV)/.stamp-dev
 	$(PY) bench/presets.py
 	$(PY) bench/train_vs_keras.py
+	$(PY) bench/steps_per_execution.py
 	$(PY) bench/report_overhead.py
 	$(PY) bench/concurrent_jobs.py
 	$(PY) bench/predict_latency.py

@@ -58,6 +58,43 @@ def main() -> None:
     ratio = np.median(rows[2][1]) / np.median(rows[1][1])
     print(f"\nmodel.predict alone is {ratio:.0f}x slower than the whole Predictor.predict (medians)")
     chart_per_stroke(args.calls)
+    stroke_pieces(predictor, rgba, args.calls)
+
+
+def stroke_pieces(predictor, rgba, calls: int) -> None:
+    """The Draw page's server work for one stroke, piece by piece, as pages/draw.py does it: the canvas'
+    PNG decoded, the drawing read (preprocessing, forward pass, the not-a-digit check), the ten bars,
+    the 28x28 picture. (Besides these, a stroke waits 200 ms in the canvas component's own frontend.)"""
+    import base64
+    import logging
+
+    import streamlit as st
+
+    from cnn_lab_ui import charts, drawing, widgets
+    from cnn_lab_ui.drawing import canvas_value
+
+    logging.disable(logging.WARNING)
+    png = canvas_value(rgba)["drawing"]["data"].split(",", 1)[1]
+
+    class Result:  # what st_canvas returns, for drawing.canvas_rgba
+        image_bytes = base64.b64decode(png)
+
+    names = [str(d) for d in range(10)]
+    reading = drawing.read(predictor, rgba)
+    pieces = [
+        ("decode the canvas PNG", lambda: drawing.canvas_rgba(Result)),
+        ("read (preprocess, forward, not-a-digit)", lambda: drawing.read(predictor, rgba)),
+        ("the ten bars", lambda: st.vega_lite_chart(
+            spec=charts.probabilities_spec(reading.prediction.probabilities, names), width="stretch")),
+        ("the 28x28 picture", lambda: st.image(widgets.enlarge(reading.prediction.image, 8), width=224)),
+    ]
+    print("\none stroke on the Draw page, the server's work:")
+    total = 0.0
+    for name, fn in pieces:
+        t = timed(fn, max(50, calls // 5))
+        total += float(np.median(t))
+        print(f"{name:38}{len(t):5}{np.median(t):11.2f}{np.percentile(t, 90):9.2f}")
+    print(f"{'in all (sum of medians)':38}{'':5}{total:11.2f}")
 
 
 def chart_per_stroke(calls: int) -> None:
