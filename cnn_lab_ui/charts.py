@@ -113,8 +113,13 @@ def _batch_spec(title: str, y_title: str, color: str) -> dict:
         )
         .properties(height=CHART_HEIGHT)
     )
+    return _bare_spec(chart)
+
+
+def _bare_spec(chart: alt.Chart) -> dict:
+    """A chart's Vega-Lite spec without its data (it comes with each draw) or config (Streamlit themes it)."""
     spec = chart.to_dict()
-    for key in ("data", "datasets", "config"):  # the data comes with each draw; Streamlit themes it
+    for key in ("data", "datasets", "config"):
         spec.pop(key, None)
     return spec
 
@@ -213,10 +218,7 @@ def _probabilities_spec(class_names: tuple[str, ...]) -> dict:
         )
         .properties(height=240)
     )
-    spec = chart.to_dict()
-    for key in ("data", "datasets", "config"):  # the values come with each drawing; Streamlit themes it
-        spec.pop(key, None)
-    return spec
+    return _bare_spec(chart)
 
 
 def probabilities_spec(probabilities, class_names: list[str]) -> dict:
