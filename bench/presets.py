@@ -1,6 +1,7 @@
 """Train presets on full MNIST and check them against their targets (the README's Presets table).
 
-Targets: quick >= 97% in <= 30 s of training; seed (the tutorial) >= 98.5%; strong >= 99.4%.
+Targets: quick >= 99% (its time: bench/train_vs_keras.py --only quick); seed (the tutorial) >= 98.5%;
+strong >= 99.4%.
 Usage: python bench/presets.py [--presets quick,seed,strong]   (strong takes ~10-20 min on 2 cores)
 """
 
@@ -10,7 +11,7 @@ import tempfile
 import _common  # noqa: F401
 
 TARGETS = {  # preset -> (minimum test accuracy, maximum training seconds or None)
-    "quick": (0.97, 30.0),
+    "quick": (0.99, None),  # its time target is a ratio: bench/train_vs_keras.py --only quick
     "seed": (0.985, None),
     "strong": (0.994, None),
 }

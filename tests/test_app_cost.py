@@ -34,19 +34,20 @@ def layer_rows(at) -> list[dict]:
 
 
 def test_parameters_memory_time_and_every_layer_before_start(runs_dir):
-    at = open_train()  # the default preset, quick: the tutorial network
+    at = open_train()  # the default preset, quick: conv 16, conv 32, dense 128
     shown = metrics(at)
     expected = cost.estimate(preset("quick"))
-    assert shown["Parameters"].value == "121,930"
+    # 160 + 4,640 (the convs) + 800 x 128 + 128 + 128 x 10 + 10 (the dense layers)
+    assert shown["Parameters"].value == f"{expected.params:,}" == "108,618"
     assert shown["Memory to train"].value == f"{expected.total_bytes / cost.MB:,.0f} MB"
     assert "1,536 MB" in shown["Memory to train"].help and cost.MEMORY_ENV in shown["Memory to train"].help
     assert shown["Estimated training time"].value.startswith("≈ 0:")
     tip = shown["Estimated training time"].help
     assert "estimate" in tip and "no run saved here" in tip
     rows = layer_rows(at)
-    assert [r["Output"] for r in rows] == ["28 × 28 × 1", "26 × 26 × 32", "13 × 13 × 32", "11 × 11 × 64",
-                                           "5 × 5 × 64", "1600", "64", "10"]
-    assert sum(r["Parameters"] for r in rows) == 121_930
+    assert [r["Output"] for r in rows] == ["28 × 28 × 1", "26 × 26 × 16", "13 × 13 × 16", "11 × 11 × 32",
+                                           "5 × 5 × 32", "800", "128", "10"]
+    assert sum(r["Parameters"] for r in rows) == 108_618
     assert "stride 1, valid padding" in rows[1]["Does"] and "stride 2" in rows[2]["Does"]
     assert not at.button(key="train_start").disabled
 

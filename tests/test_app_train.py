@@ -307,7 +307,7 @@ def test_a_job_the_server_has_forgotten_leaves_the_form(runs_dir):
 
 
 def test_preset_accuracies_are_said_to_be_full_mnists_and_a_smaller_dataset_is_named(tmp_path, monkeypatch, mnist):
-    """On the offline sample the quick preset gives far less than the 98.4% full MNIST gives: the page says so."""
+    """On the offline sample the quick preset gives far less than it gives on full MNIST: the page says so."""
     from cnn_core import data
     from cnn_lab_ui import state
 

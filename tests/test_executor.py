@@ -8,7 +8,7 @@ import pytest
 
 from cnn_core import config, executor, runs, training
 
-TINY = config.PRESETS["quick"].replace(limit=600, batch_size=32, validation_split=0.1)
+TINY = config.PRESETS["quick"].replace(limit=600, batch_size=32, validation_split=0.1, epochs=1)
 LONG = TINY.replace(limit=6000, epochs=20)  # long enough to be stopped or killed mid-fit
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from cnn_core import config, learners, runs, training
 
-TINY = config.PRESETS["quick"].replace(limit=300, batch_size=32)
+TINY = config.PRESETS["quick"].replace(limit=300, batch_size=32, epochs=1)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_two_learners_runs_carry_their_names_and_the_board_orders_by_accuracy(cl
         owner = by_run[e.run].owner
         assert e.learner == {"ann0001": "Ann", "bob00002": "Bob B", None: ""}[owner]
         assert e.mine == (owner == "ann0001") and e.params == by_run[e.run].params
-        assert e.architecture.startswith("conv 32-64 (3x3, pool)")
+        assert e.architecture.startswith(f"conv {'-'.join(map(str, TINY.filters))} (3x3, pool)")
     learners.set_name(class_runs, "ann0001", "Ann K")  # a new name shows on her old runs too
     assert {e.learner for e in learners.leaderboard(infos, class_runs)} == {"Ann K", "Bob B", ""}
     assert learners.leaderboard(infos, class_runs, dataset="fashion") == []

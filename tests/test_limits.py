@@ -51,7 +51,7 @@ def test_one_learner_over_the_job_cap_is_refused_and_others_are_not(runs_dir, mo
         pool.close()
 
 
-TINY_CONFIG = config.PRESETS["quick"].replace(limit=300, batch_size=32)
+TINY_CONFIG = config.PRESETS["quick"].replace(limit=300, batch_size=32, epochs=1)
 
 
 def test_the_train_page_marks_the_box_over_the_limit_and_keeps_start_off(runs_dir, monkeypatch):

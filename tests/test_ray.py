@@ -22,7 +22,7 @@ if importlib.util.find_spec("ray") is None:
 from cnn_core import ray_executor  # noqa: E402  (imports Ray only when it connects: see ray_head)
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = config.PRESETS["quick"].replace(limit=600, batch_size=32, validation_split=0.1)
+TINY = config.PRESETS["quick"].replace(limit=600, batch_size=32, validation_split=0.1, epochs=1)
 LONG = TINY.replace(limit=6000, epochs=20)  # long enough to be stopped or killed mid-fit
 
 

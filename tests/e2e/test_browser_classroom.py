@@ -12,7 +12,7 @@ from cnn_lab_ui.state import OWNER_COOKIE
 import harness as h
 
 pytestmark = pytest.mark.browser
-TINY = config.PRESETS["quick"].replace(limit=300, batch_size=32)
+TINY = config.PRESETS["quick"].replace(limit=300, batch_size=32, epochs=1)
 ANN, BOB = "aaaa0001", "bbbb0002"  # owner ids, as the app's cookie keeps them
 
 
