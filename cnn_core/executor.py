@@ -344,6 +344,9 @@ class WorkerPool(JobQueue):
                     continue
             self._drain(worker)  # its last messages (the job's end) came before its exit
             worker.process.join(5)  # EOF or exit: reap it, then replace it
+            if worker.process.exitcode is None:  # still exiting (TensorFlow's teardown, at low priority, can
+                # outlast the wait): reaped whenever it ends, so no zombie is left behind
+                threading.Thread(target=worker.process.join, name="cnn-lab-reaper", daemon=True).start()
             self._replace(worker)
         self._dispatch()
 
