@@ -191,7 +191,7 @@ def chosen_model() -> str:
 def _shared_predictor(path: str, mtime: float):
     from cnn_core.inference import Predictor
 
-    return Predictor.load(path)
+    return Predictor.load(path, fast=True)  # fast: every stroke is one prediction
 
 
 def default_model_path() -> Path:
@@ -221,7 +221,7 @@ def predictor(choice: str):
     from cnn_core.inference import Predictor
 
     with st.spinner(f"Loading model {choice}…"):
-        loaded = Predictor.load(folder)
+        loaded = Predictor.load(folder, fast=True)
     cache[key] = loaded
     while len(cache) > SESSION_MODELS:
         cache.popitem(last=False)

@@ -42,6 +42,11 @@ def predictor(tiny_model_path):
     return Predictor.load(tiny_model_path)
 
 
+@pytest.fixture(scope="session")
+def fast_predictor(tiny_model_path):
+    return Predictor.load(tiny_model_path, fast=True)
+
+
 def as_drawing(digit):
     """An MNIST digit enlarged 10x onto a 280x280 transparent canvas, ink in alpha."""
     return drawings.to_canvas_style(np.kron(digit / 255, np.ones((10, 10))).astype(np.float32), "transparent")
@@ -209,7 +214,37 @@ def test_wrong_shaped_model_is_refused(tmp_path):
         Predictor.load(tmp_path / "cifar.keras")
 
 
-def test_concurrent_predictions_match_sequential_ones(predictor, mnist_digits):
+def test_fast_predictor_gives_tensorflows_answers_through_litert(predictor, fast_predictor, mnist_digits):
+    assert fast_predictor.fast and not predictor.fast
+    canvases = [d.rgba for d in drawings.make_drawings(mnist_digits.x_test, mnist_digits.y_test, 60, seed=3)]
+    canvases += [as_drawing(d) for d in mnist_digits.x_test[:60]]
+    for canvas in canvases:
+        slow, fast = predictor.predict(canvas), fast_predictor.predict(canvas)
+        assert fast.digit == slow.digit
+        np.testing.assert_allclose(fast.probabilities, slow.probabilities, atol=inference.LITERT_TOLERANCE)
+        np.testing.assert_array_equal(fast.image, slow.image)
+    # Batches still go through TensorFlow: the same numbers as the plain predictor's.
+    np.testing.assert_array_equal(fast_predictor.predict_batch(mnist_digits.x_test[:100]),
+                                  predictor.predict_batch(mnist_digits.x_test[:100]))
+
+
+def test_fast_predictor_falls_back_to_tensorflow_when_litert_cannot_be_made(
+        tiny_model_path, predictor, mnist_digits, monkeypatch, tmp_path, caplog):
+    import tempfile
+
+    # The conversion writes a SavedModel to a temporary folder; with none to be had (a full or
+    # missing temporary disk), single digits still get TensorFlow's answers.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    fallback = Predictor.load(tiny_model_path, fast=True)
+    assert not fallback.fast
+    assert "LiteRT conversion failed" in caplog.text
+    canvas = as_drawing(mnist_digits.x_test[0])
+    np.testing.assert_array_equal(fallback.predict(canvas).probabilities, predictor.predict(canvas).probabilities)
+
+
+@pytest.mark.parametrize("kind", ["tensorflow", "litert"])
+def test_concurrent_predictions_match_sequential_ones(kind, predictor, fast_predictor, mnist_digits):
+    predictor = fast_predictor if kind == "litert" else predictor
     canvases = [as_drawing(d) for d in mnist_digits.x_test[:24]]
     sequential = [predictor.predict(c).probabilities for c in canvases]
     with ThreadPoolExecutor(max_workers=6) as pool:
