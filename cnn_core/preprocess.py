@@ -155,7 +155,9 @@ def _ink_levels(image: np.ndarray) -> np.ndarray:
     elif a.shape[2] == 4:
         alpha = np.ascontiguousarray(a[..., 3])  # one copy: the strided channel is read three times
         background = _median_border(alpha)
-        if background < 255 and alpha.min() != alpha.max():
+        # alpha varies (min != max), tested against the border's median, which lies between the two:
+        # a drawn transparent canvas answers with its max alone.
+        if background < 255 and (alpha.max() != background or alpha.min() != background):
             signal = alpha
         else:
             signal, background = np.asarray(Image.fromarray(a, "RGBA").convert("L")), None  # ITU-R 601 luma, in C
@@ -164,11 +166,20 @@ def _ink_levels(image: np.ndarray) -> np.ndarray:
     if background is None:
         background = _median_border(signal)
     background = np.uint8(round(background))
+    if background == 0:  # a transparent or black canvas: the signal is the ink (three passes saved)
+        return signal
     return np.maximum(signal, background) - np.minimum(signal, background)  # |signal - background|, no overflow
 
 
 def _median_border(a: np.ndarray) -> float:
-    return float(np.median(np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])))
+    """np.median of the border pixels, from their histogram: whole levels need no sort (5x faster)."""
+    border = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
+    if border.dtype != np.uint8:
+        return float(np.median(border))
+    below = np.cumsum(np.bincount(border, minlength=256))  # below[v]: how many are <= v
+    n = len(border)
+    lower, upper = np.searchsorted(below, [(n - 1) // 2 + 1, n // 2 + 1])  # the middle one or two values
+    return (float(lower) + float(upper)) / 2
 
 
 def _check_image(image: object) -> np.ndarray:
@@ -191,13 +202,15 @@ def _crop_to_digit(ink: np.ndarray) -> np.ndarray:
     box of all the ink, and the box of the pieces kept comes from a lookup of their labels.
     """
     scale = 255 if ink.dtype == np.uint8 else 1
-    peak = float(ink.max())
+    rows, columns = ink.max(axis=1), ink.max(axis=0)  # the box from two reductions, not a whole-canvas mask
+    peak = float(rows.max())
     if peak < MIN_INK * scale:
         raise EmptyCanvasError()
     canvas_px = ink.size
-    mask = ink > MASK_LEVEL * peak  # faint anti-aliasing and noise do not stretch the box
-    (top, bottom), (left, right) = _span(mask.any(axis=1)), _span(mask.any(axis=0))
-    ink, mask = ink[top:bottom, left:right], mask[top:bottom, left:right]
+    level = MASK_LEVEL * peak  # faint anti-aliasing and noise do not stretch the box
+    (top, bottom), (left, right) = _span(rows > level), _span(columns > level)
+    ink = ink[top:bottom, left:right]
+    mask = ink > level
     labels, count = ndi.label(mask, structure=np.ones((3, 3), bool))
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0  # background
@@ -209,12 +222,8 @@ def _crop_to_digit(ink: np.ndarray) -> np.ndarray:
         inside = kept[labels]
         (top, bottom), (left, right) = _span(inside.any(axis=1)), _span(inside.any(axis=0))
         ink, labels = ink[top:bottom, left:right], labels[top:bottom, left:right]
-        crop = ink.copy()
-        crop[((sizes > 0) & ~kept)[labels]] = 0
-    else:
-        crop = ink.copy()
-    crop[crop < NOISE_LEVEL * peak] = 0
-    return crop
+        ink = np.where(((sizes > 0) & ~kept)[labels], 0, ink).astype(ink.dtype, copy=False)
+    return np.where(ink < NOISE_LEVEL * peak, 0, ink).astype(ink.dtype, copy=False)  # a new array: the caller's is kept
 
 
 def _span(any_along: np.ndarray) -> tuple[int, int]:
@@ -244,7 +253,12 @@ def _stroke_width(a: np.ndarray) -> float:
     close enough for digits, and cheap: one distance transform on an 80 px image).
     """
     mask = np.pad(a > 0.5 * a.max(), 1)  # the image edge is background too (a "1" fills its box)
-    return 4.0 * float(ndi.distance_transform_edt(mask)[mask].mean()) - 2.0
+    # The nearest background pixel of each pixel (the feature transform), and the distances only
+    # where the ink is: the same numbers as distance_transform_edt(mask)[mask], a third faster.
+    nearest = ndi.distance_transform_edt(mask, return_distances=False, return_indices=True)
+    ys, xs = np.nonzero(mask)
+    dy, dx = nearest[0][ys, xs] - ys, nearest[1][ys, xs] - xs
+    return 4.0 * float(np.sqrt((dy * dy + dx * dx).astype(np.float64)).mean()) - 2.0
 
 
 def _normalise_stroke_width(work: np.ndarray) -> np.ndarray:

@@ -198,3 +198,19 @@ def test_disk_filter_equals_grey_morphology_with_a_disk_footprint(radius):
     a = np.random.default_rng(radius).random((61, 47)).astype(np.float32)
     assert np.array_equal(_disk_filter(ndi.maximum_filter, a, radius), ndi.grey_dilation(a, footprint=disk))
     assert np.array_equal(_disk_filter(ndi.minimum_filter, a, radius), ndi.grey_erosion(a, footprint=disk))
+
+
+def test_fast_border_median_and_stroke_width_give_numpys_and_scipys_numbers(mnist_test):
+    """The shortcuts (a histogram's median, distances only where the ink is) must not change a number."""
+    from cnn_core.preprocess import _median_border
+
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        h, w = rng.integers(3, 60, 2)
+        a = rng.integers(0, rng.integers(1, 257), (h, w), dtype=np.uint8) if i % 4 else np.full((h, w), i % 256, np.uint8)
+        border = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
+        assert _median_border(a) == float(np.median(border))
+    for digit in mnist_test[0][:50]:
+        work = np.asarray(Image.fromarray(digit.astype(np.float32) / 255).resize((80, 80), Image.BILINEAR))
+        mask = np.pad(work > 0.5 * work.max(), 1)
+        assert _stroke_width(work) == 4.0 * float(ndi.distance_transform_edt(mask)[mask].mean()) - 2.0
