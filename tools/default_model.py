@@ -8,8 +8,9 @@ same forward pass and the same layers for the Model page and the explanations.
 
 `--network strong` puts the same recipe on the strong preset's network. Trained once (2026-11-30,
 12 epochs, 2 cores shared with other work): 99.60% and 98.90%, 198k parameters, a 0.86 MB file. Not
-shipped: its forward pass took ~2.4 ms where the seed network's took ~1.4 ms, measured the same way
-(two convs per block), which breaks the 2 ms prediction target.
+shipped: the app shows the default model as the tutorial's network (the seed preset's), on the Home
+and Model pages. Its forward pass is also slower (two convs per block): ~2.4 ms where the seed
+network's took ~1.4 ms through TensorFlow; 0.27 against 0.08 ms through LiteRT, as the Draw page reads.
 
 The recipe:
   - the seed preset's network (or the strong preset's: two 3x3 convs per block, batch norm, dense 128,
