@@ -330,7 +330,11 @@ class TrainingJob:
         from . import model as model_mod
 
         keras.config.set_dtype_policy("float32")  # per-thread Keras state: set it in the worker
+        if self._ended_before_training():
+            return
         ds = data_mod.load(config.dataset, self._data_dir)
+        if self._ended_before_training():  # loading takes seconds; building the model would take more
+            return
         if self.teach is not None:  # a teach job replays at most the digits there are (a small data folder)
             config = config.replace(limit=min(config.limit or len(ds.x_train), len(ds.x_train)))
         config.validate(len(ds.x_train))
@@ -361,8 +365,7 @@ class TrainingJob:
         progress.update(train_seconds=train_seconds, phase=TESTING)
         snap = progress.snapshot()
         if len(snap.batch_loss) == inherited_batches:  # stopped before its first batch: an untrained model is not a run
-            progress.update(state=STOPPED, error=NOT_STARTED, ended=time.monotonic(), phase=None)
-            self._recorder.remove()
+            self._ended_before_training(stopped=True)
             return
         stopped = self._stop.is_set() and (snap.epoch < config.epochs)
         result = evaluate.evaluate(model, ds.x_test, ds.y_test)
@@ -387,6 +390,15 @@ class TrainingJob:
             state=STOPPED if stopped else FINISHED, run_name=name, ended=time.monotonic(), phase=None,
             test_accuracy=result.test_accuracy, test_loss=result.test_loss,
         )
+
+
+    def _ended_before_training(self, stopped: bool = False) -> bool:
+        """A stop asked for while starting up ends the job there, as one that never started (no run)."""
+        if not (stopped or self._stop.is_set()):
+            return False
+        self.progress.update(state=STOPPED, error=NOT_STARTED, ended=time.monotonic(), phase=None)
+        self._recorder.remove()
+        return True
 
 
 class JobManager:
