@@ -138,7 +138,6 @@ def _as_model_input(images: np.ndarray) -> np.ndarray:
     return images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1).astype(np.float32) * scale
 
 
-
 class _LiteRT:
     """The model converted for LiteRT's interpreter, for one image at a time.
 

@@ -207,7 +207,8 @@ def test_fast_border_median_and_stroke_width_give_numpys_and_scipys_numbers(mnis
     rng = np.random.default_rng(0)
     for i in range(300):
         h, w = rng.integers(3, 60, 2)
-        a = rng.integers(0, rng.integers(1, 257), (h, w), dtype=np.uint8) if i % 4 else np.full((h, w), i % 256, np.uint8)
+        top = rng.integers(1, 257)
+        a = rng.integers(0, top, (h, w), dtype=np.uint8) if i % 4 else np.full((h, w), i % 256, np.uint8)
         border = np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
         assert _median_border(a) == float(np.median(border))
     for digit in mnist_test[0][:50]:
