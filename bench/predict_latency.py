@@ -5,8 +5,9 @@
 Times, after warm-up, on one 280x280 RGBA canvas drawing: the preprocessing alone, the
 whole Predictor.predict (preprocessing + forward pass) with the forward pass through TensorFlow
 (a traced function: what the app did before) and through LiteRT (Predictor(fast=True): what the
-Draw page does now), the two alternating call by call, and model.predict on the same
-preprocessed image, the per-call baseline a naive app would pay. Prints figures only.
+Draw page does now), the two in alternating blocks of calls, also on 300 redrawn digits (each a
+different canvas), and model.predict on the same preprocessed image, the per-call baseline a naive
+app would pay. Prints figures only.
 Target (issue 10): one drawing, preprocessing included, under 2 ms median.
 """
 

@@ -391,7 +391,6 @@ class TrainingJob:
             test_accuracy=result.test_accuracy, test_loss=result.test_loss,
         )
 
-
     def _ended_before_training(self, stopped: bool = False) -> bool:
         """A stop asked for while starting up ends the job there, as one that never started (no run)."""
         if not (stopped or self._stop.is_set()):
