@@ -77,7 +77,7 @@ bench: $(VENV)/.stamp-dev
 # Regenerates the shipped model (models/default.keras + .json) on full MNIST.
 default-model: $(VENV)/.stamp-app
 	CNN_DATA_DIR=$${CNN_DATA_DIR:-../shared/data} $(PY) -m tools.default_model --network seed --epochs 12 \
-	  --out models/default.keras
+	  --redrawn 30000 --out models/default.keras
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
