@@ -6,11 +6,11 @@ rotation, wobbly strokes (each point jittered), pen width, and the canvas style.
 with round ends and joints, as the app's brush (and cnn_core/novelty.py's scribbles) draws them.
 
     V   the Eastern Arabic seven (٧): the shipped default model reads it as a 4 (0 of 60 right)
-    Λ   the Eastern Arabic eight (٨): read as a 1 (2 of 60 right)
+    Λ   the Eastern Arabic eight (٨): read as a 1 (0 of 60 right; 2 with the default model before)
     VI  the Roman six: read as a 4 (0 of 60)
     四  the Chinese four: a box with two legs inside, read as a 0 or an 8 (0 of 60)
 
-Tried and left out because the default model reads them already: 三 (the Chinese three: 78% read
+Tried and left out because an earlier default model read them already: 三 (the Chinese three: 78% read
 as 3) and IV (the Roman four: 90% read as 4); 七 and 二 (Chinese 7 and 2) were read right a quarter
 of the time.
 
