@@ -16,9 +16,12 @@ import json
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+TEMPORARY_SUFFIX = ".tmp"  # atomic_path's temporary files: ".<name>.<random>.tmp", beside <name>
+LEFTOVER_AGE_S = 600  # a temporary file or folder untouched this long was left by a killed process
 # What a new file's mode would be with a plain open(): mkstemp makes 0600 files.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -70,7 +73,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     (or Ctrl-C) it is removed and `path` is left as it was.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -98,6 +101,28 @@ def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> N
 
 def write_json(path: str | os.PathLike, obj, **dump_options) -> None:
     write_text(path, json.dumps(obj, **{"indent": 1, **dump_options}) + "\n")
+
+
+def remove_leftovers(folder: str | os.PathLike, older_than: float = LEFTOVER_AGE_S) -> list[str]:
+    """Remove the temporary files atomic_path left in `folder` when a kill came before the rename.
+
+    Only hidden regular files named like atomic_path's, untouched for `older_than` seconds (a write
+    in progress is younger); links are never followed. Returns the names removed.
+    """
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(TEMPORARY_SUFFIX)):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > older_than:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import files
 from .config import ConfigError, TrainConfig
 from .states import FAILED, RUNNING  # noqa: F401 (records.RUNNING works)
 
@@ -102,7 +102,11 @@ def mark(runs_dir, job_id: str, state: str, error: str) -> None:
 
 
 def recover(runs_dir) -> int:
-    """Mark the records of this machine whose process is gone as interrupted; returns how many."""
+    """Mark the records of this machine whose process is gone as interrupted; returns how many.
+
+    The temporary files of rewrites a kill cut short are removed on the way.
+    """
+    files.remove_leftovers(folder(runs_dir))
     count = 0
     for path in _paths(runs_dir):
         raw = _read(path)
@@ -176,16 +180,7 @@ def _read(path: Path) -> dict | None:
 
 def _write_atomic(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_json(path, obj, indent=None)
 
 
 def _thin_index(n: int) -> np.ndarray:

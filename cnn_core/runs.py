@@ -34,7 +34,7 @@ import numpy as np
 from . import datasets
 from .config import LIMITS, NUM_CLASSES, TrainConfig
 from .errors import UserError
-from .files import UnsafeFileError, fsync_dir, open_regular, write_json
+from .files import LEFTOVER_AGE_S, UnsafeFileError, fsync_dir, open_regular, write_json
 from .model import MAX_MODEL_BYTES
 from .states import FINISHED, STOPPED
 
@@ -54,7 +54,6 @@ STATES = (FINISHED, STOPPED)  # a saved run finished or was stopped
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 TMP_PREFIX = ".tmp-"  # a run being written
 TRASH_PREFIX = ".deleting-"  # a run being deleted
-LEFTOVER_AGE_S = 600  # such folders untouched this long were left by a killed process
 # Largest file read for each part of a run: a run's own files are far smaller (history.json:
 # ~200 KB for 5 epochs of full MNIST at batch 64), and nothing larger is ever parsed.
 MAX_BYTES = {RUN_JSON: 2**20, CONFIG_JSON: 64 * 2**10, HISTORY_JSON: 16 * 2**20,

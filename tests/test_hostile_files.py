@@ -368,6 +368,33 @@ def test_leftovers_of_killed_saves_and_deletions_are_cleaned_up_when_old(runs_di
     assert (outside / "data").exists()
 
 
+
+def test_a_job_record_rewrite_killed_before_its_rename_leaves_nothing_behind_once_old(runs_dir, tmp_path):
+    """A job rewrites its record every few seconds (cnn_core.records); a kill -9 between the write
+    and the rename leaves a hidden temporary file in .jobs, which recover() removes once it is old."""
+    from cnn_core import records
+
+    jobs = records.folder(runs_dir)
+    jobs.mkdir(parents=True)
+    (jobs / "job-1.json").write_text('{"state": "failed"}')
+    killed = ("from cnn_core import files; import os, signal, sys\n"
+              "with files.atomic_path(sys.argv[1]) as tmp:\n"
+              "    tmp.write_text('{\"state\": \"run')\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    repo = Path(runs.__file__).parents[1]
+    for _ in range(2):
+        assert subprocess.run([sys.executable, "-c", killed, str(jobs / "job-1.json")], cwd=repo).returncode == -9
+    stale, fresh = sorted(p for p in jobs.iterdir() if p.name.endswith(files.TEMPORARY_SUFFIX))
+    old = time.time() - files.LEFTOVER_AGE_S - 60
+    os.utime(stale, (old, old))
+    (jobs / ".job-2.json.link.tmp").symlink_to(tmp_path / "not-ours")
+    os.utime(jobs / ".job-2.json.link.tmp", (old, old), follow_symlinks=False)
+
+    records.recover(runs_dir)
+    assert sorted(p.name for p in jobs.iterdir()) == sorted([".job-2.json.link.tmp", fresh.name, "job-1.json"])
+    assert (jobs / "job-1.json").read_text() == '{"state": "failed"}'  # the record the kill interrupted is whole
+
+
 # --- item 7: a full disk while saving a run ----------------------------------------------------
 
 def _save(runs_dir, name, model_writer, mnist, config=CFG):
