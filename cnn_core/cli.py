@@ -31,6 +31,10 @@ class UsageError(UserError):
     pass
 
 
+RAY_HELP = ("{verb} on a Ray cluster: its head's HOST:PORT, or 'local' to start one here "
+            "(default: $CNN_RAY_ADDRESS; unset: this machine)")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, status 2, like argparse but without the usage dump
         raise UsageError(message)
@@ -59,8 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(t)  # one per TrainConfig field; the flags below are not config fields
     t.add_argument("--data-dir")
     t.add_argument("--runs-dir")
-    t.add_argument("--ray", metavar="ADDRESS", help="train on a Ray cluster: its head's HOST:PORT, or 'local' to "
-                   "start one here (default: $CNN_RAY_ADDRESS; unset: this machine)")
+    t.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP.format(verb="train"))
     t.add_argument("--save-model", help="also copy the trained model (.keras) here, with a .json beside it")
     add_grow_flags(t)
 
@@ -71,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "of PNG canvas images (Keras' image_dataset_from_directory layout)")
     te.add_argument("--data-dir")
     te.add_argument("--runs-dir")
+    te.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP.format(verb="teach"))
 
     pr = sub.add_parser("predict", help="read digits from PNG/JPEG drawings")
     pr.add_argument("--model", help="a .keras file or a run folder (default: the shipped model)")
@@ -264,18 +268,14 @@ def cmd_train(args) -> int:
 
     print(f"data: {ds.source}", file=sys.stderr)  # training starts now: Ctrl-C from here stops it
 
-    from .ray_executor import RayExecutor, address_from_env  # Ray itself is imported only to connect
-
-    address = args.ray or address_from_env()
-    if address:  # the fit runs on a Ray cluster; the run comes back into runs_dir
-        manager = RayExecutor(address, runs_dir=runs_dir)
-    else:
-        manager = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir)
-    job = manager.submit(config, preset=args.preset, origin=origin)
-    with _job_failures_reported_by_us():
-        snap = _follow(job)
-    if address:
-        manager.pool.close()
+    manager, address = _job_manager(args, runs_dir)
+    try:
+        job = manager.submit(config, preset=args.preset, origin=origin)
+        with _job_failures_reported_by_us():
+            snap = _follow(job)
+    finally:
+        if address:
+            manager.pool.close()
     if snap.state == training.FAILED:
         print(f"error: training failed: {_failure(snap.error, runs_dir, config, len(ds.x_train))}", file=sys.stderr)
         return 1
@@ -300,6 +300,18 @@ def cmd_train(args) -> int:
             return 1
     print(result)
     return 0
+
+
+def _job_manager(args, runs_dir: Path):
+    """(manager, address): the Ray cluster at --ray or $CNN_RAY_ADDRESS, whose runs come back into
+    runs_dir; without one (address None), a manager that trains in this process."""
+    from . import training
+    from .ray_executor import RayExecutor, address_from_env  # Ray itself is imported only to connect
+
+    address = args.ray or address_from_env()
+    if address:
+        return RayExecutor(address, runs_dir=runs_dir), address
+    return training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir), None
 
 
 @contextlib.contextmanager
@@ -474,10 +486,15 @@ def cmd_teach(args) -> int:
     cost.check_free_space(runs_dir, config)
     from . import training
 
-    job = training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir).submit_teach(model, drawings)
-    print(f"teaching {model} {len(drawings.y)} drawings ({_counts(drawings)})", file=sys.stderr)
-    with _job_failures_reported_by_us():
-        snap = _follow(job)
+    manager, address = _job_manager(args, runs_dir)
+    try:
+        job = manager.submit_teach(model, drawings)  # on Ray, the drawings and the shipped model travel with it
+        print(f"teaching {model} {len(drawings.y)} drawings ({_counts(drawings)})", file=sys.stderr)
+        with _job_failures_reported_by_us():
+            snap = _follow(job)
+    finally:
+        if address:
+            manager.pool.close()
     if snap.state == training.FAILED:
         print(f"error: teaching failed: {snap.error}", file=sys.stderr)
         return 1
@@ -489,8 +506,8 @@ def cmd_teach(args) -> int:
     print(_json_line({
         "test_accuracy": info.test_accuracy, "test_loss": info.test_loss, "epochs_completed": info.epochs_completed,
         "train_seconds": info.train_seconds, "state": info.state, "run_dir": str(job.run_dir),
-        "data_source": info.data_source, "origin": info.origin.to_json(), "executor": "local",
-        "worker_pid": os.getpid(), "drawings": len(drawings.y),
+        "data_source": info.data_source, "origin": info.origin.to_json(), "executor": "ray" if address else "local",
+        "worker_pid": getattr(job, "worker_pid", None) or os.getpid(), "drawings": len(drawings.y),
         "before": {"drawings": report.drawings_before, "mnist_test": report.mnist_before},
         "after": {"drawings": report.drawings_after, "mnist_test": report.mnist_after},
         "fixed": [d.name for d in report.drawings if d.fixed],

@@ -38,6 +38,31 @@ def test_cli_trains_on_the_cluster(ray_head, tmp_path):
     assert runs.read_info(Path(result["run_dir"])).state == "finished"
 
 
+def test_cli_teaches_on_the_cluster(ray_head, tmp_path):
+    """teach --ray: the drawings and the shipped default model travel with the job, a Ray worker fine-tunes
+    it, and the taught run comes back into --runs-dir with its before-and-after report."""
+    from PIL import Image
+
+    from cnn_core import teach
+    from tests.handwriting import make_style
+
+    for style in ("arabic-7", "chinese-4"):  # two digits the default model reads wrong, 5 drawings each
+        for i, d in enumerate(make_style(style, teach.MIN_PER_CLASS, seed=0)):
+            (tmp_path / "drawings" / str(d.label)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(d.rgba).save(tmp_path / "drawings" / str(d.label) / f"{style}-{i}.png")
+    r = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "teach", "--ray", ray_head, "--drawings", str(tmp_path / "drawings"),
+         "--runs-dir", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    run_dir = Path(result["run_dir"])
+    assert result["executor"] == "ray" and run_dir.parent == tmp_path / "runs"
+    assert ray_executor.trained_on(run_dir)["worker_pid"] == result["worker_pid"]  # a Ray worker's run came back
+    assert result["origin"] == {"kind": "taught", "parent": teach.DEFAULT_MODEL, "freeze": "conv"}
+    assert result["before"]["drawings"] <= 0.2 < result["after"]["drawings"]
+    assert teach.read_report(runs.read_info(run_dir)).drawings_after == result["after"]["drawings"]
+
+
 def test_an_unreachable_cluster_is_one_line_before_anything_starts(tmp_path):
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
