@@ -73,6 +73,7 @@ bench: $(VENV)/.stamp-dev
 	$(PY) bench/novelty.py
 	$(PY) bench/explain.py
 	$(PY) bench/live_load.py
+	$(PY) bench/browser_cost.py
 
 # Regenerates the shipped model (models/default.keras + .json) on full MNIST.
 default-model: $(VENV)/.stamp-app
