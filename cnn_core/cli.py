@@ -418,56 +418,27 @@ def _show_progress(job, printed: int) -> tuple["training.Snapshot", int]:
 
 
 def _export(run_dir: Path, target: Path) -> None:
-    """Copy the run's model to target with its .json beside it, never destroying a good pair:
-    both are written to temporary files in the target's folder and fsynced, then renamed into
-    place, the .json first (a failure before the renames leaves the old pair as it was)."""
-    from . import cost, runs
+    """Copy the run's model to target with its .json beside it, never destroying a good pair: the
+    model is copied to a temporary file in the target's folder, the .json is written (atomically),
+    then the model is renamed into place (a failure before the rename leaves the old pair as it was)."""
+    import shutil
+
+    from . import cost, files, runs
 
     _check_save_target(target)
     info = runs.read_info(run_dir)
-    written = []
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(run_dir / runs.MODEL_FILE, "rb") as source:
-            model_tmp = _write_temporary(target, source.read())
-        written.append((model_tmp, target))
-        # The .json first (atomically): a new model never sits beside an old .json.
-        runs.write_model_meta(target, info, "python -m cnn_core " + " ".join(sys.argv[1:]))
-        os.replace(model_tmp, target)
-        written.clear()
-        _fsync_folder(target.parent)
+        with files.atomic_path(target) as model_tmp:  # renamed onto target when the block ends
+            shutil.copyfile(run_dir / runs.MODEL_FILE, model_tmp)
+            # The .json first: a new model never sits beside an old .json.
+            runs.write_model_meta(target, info, "python -m cnn_core " + " ".join(sys.argv[1:]))
     except OSError as e:
         need = ""
         if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             need = f"; {cost.size_text((run_dir / runs.MODEL_FILE).stat().st_size + cost.MB)} needed in {target.parent}"
         raise UsageError(f"--save-model {target}: {e.strerror or e}{need} (the old files are unchanged; "
                          f"the run itself is saved in {run_dir})") from None
-    finally:
-        for tmp, _ in written:
-            tmp.unlink(missing_ok=True)
-
-
-def _write_temporary(final: Path, content: bytes) -> Path:
-    """content in a new hidden file beside `final`, flushed and fsynced: ready to be renamed onto it."""
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the renames themselves durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def cmd_teach(args) -> int:

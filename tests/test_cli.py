@@ -179,6 +179,9 @@ def test_flags_switch_preset_options_off_and_save_model_exports(tmp_path, mnist)
     assert cfg["dropout"] == 0.3  # the rest of the strong preset is kept
     meta = json.loads(target.with_suffix(".json").read_text())
     assert meta["test_accuracy"] == result["test_accuracy"] and "--no-augment" in meta["command"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() would make it (mkstemp's is 0600)
     r = cli("predict", "--model", str(target), _drawings(tmp_path, mnist)[1][0])
     assert r.returncode == 0 and len(json.loads(r.stdout)["probabilities"]) == 10
 
