@@ -268,14 +268,10 @@ def cmd_train(args) -> int:
 
     print(f"data: {ds.source}", file=sys.stderr)  # training starts now: Ctrl-C from here stops it
 
-    manager, address = _job_manager(args, runs_dir)
-    try:
+    with _job_manager(args, runs_dir) as (manager, address):
         job = manager.submit(config, preset=args.preset, origin=origin)
         with _job_failures_reported_by_us():
             snap = _follow(job)
-    finally:
-        if address:
-            manager.pool.close()
     if snap.state == training.FAILED:
         print(f"error: training failed: {_failure(snap.error, runs_dir, config, len(ds.x_train))}", file=sys.stderr)
         return 1
@@ -302,16 +298,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
 def _job_manager(args, runs_dir: Path):
     """(manager, address): the Ray cluster at --ray or $CNN_RAY_ADDRESS, whose runs come back into
-    runs_dir; without one (address None), a manager that trains in this process."""
+    runs_dir, its actors released when the block ends; without one (address None), a manager that
+    trains in this process."""
     from . import training
     from .ray_executor import RayExecutor, address_from_env  # Ray itself is imported only to connect
 
     address = args.ray or address_from_env()
-    if address:
-        return RayExecutor(address, runs_dir=runs_dir), address
-    return training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir), None
+    if not address:
+        yield training.JobManager(max_jobs=1, runs_dir=runs_dir, data_dir=args.data_dir), None
+        return
+    manager = RayExecutor(address, runs_dir=runs_dir)
+    try:
+        yield manager, address
+    finally:
+        manager.pool.close()
 
 
 @contextlib.contextmanager
@@ -457,15 +460,11 @@ def cmd_teach(args) -> int:
     cost.check_free_space(runs_dir, config)
     from . import training
 
-    manager, address = _job_manager(args, runs_dir)
-    try:
+    with _job_manager(args, runs_dir) as (manager, address):
         job = manager.submit_teach(model, drawings)  # on Ray, the drawings and the shipped model travel with it
         print(f"teaching {model} {len(drawings.y)} drawings ({_counts(drawings)})", file=sys.stderr)
         with _job_failures_reported_by_us():
             snap = _follow(job)
-    finally:
-        if address:
-            manager.pool.close()
     if snap.state == training.FAILED:
         print(f"error: teaching failed: {snap.error}", file=sys.stderr)
         return 1
