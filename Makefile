@@ -74,6 +74,7 @@ bench: $(VENV)/.stamp-dev
 	$(PY) bench/explain.py
 	$(PY) bench/live_load.py
 	$(PY) bench/browser_cost.py
+	$(PY) bench/shared_model.py
 
 # Regenerates the shipped model (models/default.keras + .json) on full MNIST.
 default-model: $(VENV)/.stamp-app

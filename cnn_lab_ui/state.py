@@ -1,8 +1,8 @@
 """Resources the pages share, and the per-session state that must survive page changes.
 
 Shared by every session (st.cache_resource): the datasets, the one JobManager, the shipped
-default model. Per session (st.session_state): the person's attached training job, the
-models of runs they opened, their latest drawing and their model choice.
+default model and the runs' models (the least recently used dropped). Per session
+(st.session_state): the person's attached training job, their latest drawing and their model choice.
 
 This module is the one home of every session-state key that is not a widget's: each is a Slot
 below, and pages and cnn_lab_ui modules read and write them only through it (tests/test_layout.py
@@ -12,7 +12,6 @@ checks). Widget keys (train_*, runs_*, canvas, model selectors) belong to their 
   chosen_model     DEFAULT or a run name: the model picked on the Model or Draw page
   _chosen_for_job  the job whose run was last made the chosen model (once per job, see jobs.choose_once)
   last_drawing     (28, 28, 1) float32: the latest preprocessed drawing from the Draw page
-  _models          this session's loaded run models (a small LRU)
   runs_message     (kind, text): what the Runs page's last action did ("success"/"error"), shown once
   draw_clears      how many times Clear was pressed (picks the canvas' background spelling, see drawing.py)
   draw_kept        the canvas value after the latest stroke: Streamlit drops a widget's value when
@@ -29,7 +28,6 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,7 @@ import streamlit as st
 from cnn_core import data, datasets, runs
 
 DEFAULT = "__default__"  # model choice meaning the shipped default model (never a valid run name)
-SESSION_MODELS = 2  # run models kept loaded per session
+RUN_MODELS = 8  # run models kept loaded for all sessions (the least recently used goes first)
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,6 @@ TRAIN_JOB_ID = Slot("train_job_id")
 CHOSEN_MODEL = Slot("chosen_model", DEFAULT)
 CHOSEN_FOR_JOB = Slot("_chosen_for_job")
 LAST_DRAWING = Slot("last_drawing")
-MODELS = Slot("_models")
 RUNS_MESSAGE = Slot("runs_message")
 DRAW_CLEARS = Slot("draw_clears", 0)
 DRAW_KEPT = Slot("draw_kept")
@@ -211,21 +208,17 @@ def predictor(choice: str):
     model_file = folder / runs.MODEL_FILE
     if not model_file.is_file():
         raise runs.RunError(f"no saved model for run {choice} (deleted?)")
-    key = (str(model_file), model_file.stat().st_mtime)
-    if not MODELS.is_set():
-        MODELS.set(OrderedDict())
-    cache: OrderedDict = MODELS.get()
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
+    return _run_predictor(str(folder), model_file.stat().st_mtime_ns)
+
+
+# Shared by every session, like the default model: a class opening the run their teacher shared
+# loads and converts it once, not once per learner (a Predictor is safe to share between threads).
+# The modification time is in the key, so a run's model that changed is loaded afresh.
+@st.cache_resource(show_spinner="Loading the model…", max_entries=RUN_MODELS, ttl=3600)
+def _run_predictor(folder: str, mtime_ns: int):
     from cnn_core.inference import Predictor
 
-    with st.spinner(f"Loading model {choice}…"):
-        loaded = Predictor.load(folder, fast=True)
-    cache[key] = loaded
-    while len(cache) > SESSION_MODELS:
-        cache.popitem(last=False)
-    return loaded
+    return Predictor.load(folder, fast=True)
 
 
 def model_dataset_name(choice: str, pred) -> str:

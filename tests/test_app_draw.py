@@ -193,6 +193,41 @@ def test_a_deleted_run_is_named_not_silently_replaced(runs_dir, train_runs, mnis
                for w in warnings), warnings
 
 
+
+def test_learners_opening_the_same_run_share_one_loaded_model(runs_dir, train_runs, mnist, monkeypatch):
+    """A class opening the run their teacher shared: the model is loaded (and converted) once for the
+    server, not once per session; a newer model file under the same run is loaded afresh."""
+    import os
+    import shutil
+
+    from cnn_core import runs
+    from cnn_core.config import TrainConfig
+    from cnn_core.inference import Predictor
+
+    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
+                               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+    shutil.copytree(folder, runs_dir)
+    loads = []
+    real_load = Predictor.load.__func__
+    monkeypatch.setattr(Predictor, "load", classmethod(lambda cls, *a, **k: loads.append(a) or real_load(cls, *a, **k)))
+    sessions = []
+    for _ in range(3):  # three learners: three sessions of one server process
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.session_state["canvas"] = canvas_value(_seven(mnist))
+        at.session_state["chosen_model"] = names[0]
+        at.switch_page("pages/draw.py").run()
+        assert not at.exception, at.exception
+        sessions.append(at)
+    readings = [prediction(at) for at in sessions]
+    assert readings[0] is not None and readings.count(readings[0]) == 3, readings
+    assert len(loads) == 1, loads
+    model_file = runs_dir / names[0] / runs.MODEL_FILE
+    stat = model_file.stat()
+    os.utime(model_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the run's model replaced
+    sessions[1].run()
+    assert not sessions[1].exception and prediction(sessions[1]) is not None
+    assert len(loads) == 2, loads
+
 # --- "look closer": Why?, What if?, Fool it (cnn_lab_ui.why) ---
 
 def _seven(mnist) -> np.ndarray:
