@@ -1,7 +1,7 @@
 """Resources the pages share, and the per-session state that must survive page changes.
 
 Shared by every session (st.cache_resource): the datasets, the one JobManager, the shipped
-default model and the runs' models (the least recently used dropped). Per session
+default model and the runs' models (a few, the least recently used dropped). Per session
 (st.session_state): the person's attached training job, their latest drawing and their model choice.
 
 This module is the one home of every session-state key that is not a widget's: each is a Slot
@@ -37,7 +37,7 @@ import streamlit as st
 from cnn_core import data, datasets, runs
 
 DEFAULT = "__default__"  # model choice meaning the shipped default model (never a valid run name)
-RUN_MODELS = 8  # run models kept loaded for all sessions (the least recently used goes first)
+SHARED_MODELS = 8  # models kept loaded for all sessions (the least recently used goes first)
 
 
 @dataclass(frozen=True)
@@ -184,13 +184,6 @@ def chosen_model() -> str:
     return CHOSEN_MODEL.get()
 
 
-@st.cache_resource(show_spinner="Loading the default model…", max_entries=2)
-def _shared_predictor(path: str, mtime: float):
-    from cnn_core.inference import Predictor
-
-    return Predictor.load(path, fast=True)  # fast: every stroke is one prediction
-
-
 def default_model_path() -> Path:
     return runs.SHIPPED_MODEL
 
@@ -203,22 +196,22 @@ def predictor(choice: str):
             from cnn_core.inference import Predictor
 
             return Predictor.load(None)  # raises ModelFileError with the how-to message
-        return _shared_predictor(str(path), path.stat().st_mtime)
+        return _shared_predictor(str(path), path.stat().st_mtime_ns)
     folder = runs.run_path(choice)
     model_file = folder / runs.MODEL_FILE
     if not model_file.is_file():
         raise runs.RunError(f"no saved model for run {choice} (deleted?)")
-    return _run_predictor(str(folder), model_file.stat().st_mtime_ns)
+    return _shared_predictor(str(folder), model_file.stat().st_mtime_ns)
 
 
-# Shared by every session, like the default model: a class opening the run their teacher shared
-# loads and converts it once, not once per learner (a Predictor is safe to share between threads).
-# The modification time is in the key, so a run's model that changed is loaded afresh.
-@st.cache_resource(show_spinner="Loading the model…", max_entries=RUN_MODELS, ttl=3600)
-def _run_predictor(folder: str, mtime_ns: int):
+# Shared by every session, the default model and runs' alike: a class opening the run their teacher
+# shared loads and converts it once, not once per learner (a Predictor is safe to share between
+# threads). The modification time is in the key, so a model file that changed is loaded afresh.
+@st.cache_resource(show_spinner="Loading the model…", max_entries=SHARED_MODELS)
+def _shared_predictor(path: str, mtime_ns: int):
     from cnn_core.inference import Predictor
 
-    return Predictor.load(folder, fast=True)
+    return Predictor.load(path, fast=True)  # fast: every stroke is one prediction
 
 
 def model_dataset_name(choice: str, pred) -> str:
