@@ -12,6 +12,8 @@ Sections (all on 127.0.0.1, each with its own fresh `streamlit run app.py`; --on
   strokes     mouse-up -> the "Prediction" metric on screen (timed inside the page, from the
               pointer-up event to the DOM showing the metric): one learner drawing while another
               session watches a training job, then 5 learners drawing at once (no training).
+              For one learner it also splits each stroke by the page's WebSocket messages: the
+              canvas sending the drawing, the server's reply, the browser showing it.
   memory      RSS of the server process and, apart, the sum of its child processes (the training
               workers): just started, idle, peak during one job, with 5 sessions open, after the
               first and after the last of N sequential small jobs.
@@ -143,6 +145,7 @@ def app_server(work: Path, name: str, env: dict | None = None):
 def open_app(browser, server, page_name: str = "Home"):
     """A new browser session (its own context) on `page_name`, the page's script run over."""
     page = h.new_page(browser)
+    page.add_init_script(f"({WEBSOCKET_PROBE})()")
     page.goto(server.url, wait_until="domcontentloaded", timeout=BUDGET.ms(120))
     h.wait_for_app_loaded(page, BUDGET.ms(180))
     if page_name != "Home":
@@ -320,7 +323,7 @@ def engine_jobs(ex, configs, cap: float) -> list[tuple[float, float]]:
 # state showing a "Prediction" metric (performance.now(), the page's own clock).
 STROKE_PROBE = """() => {
   const s = window.__bench = window.__bench || {};
-  const p = s.stroke = {up: null, seen: null};
+  const p = s.stroke = {up: null, seen: null, sent: null, last: null};
   let obs, iv;
   const shown = () => {
     for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
@@ -372,8 +375,33 @@ def pen_down_and_draw(page, points, steps: int = 2) -> None:
         page.mouse.move(*p, steps=steps)
 
 
+# In every page, before Streamlit's scripts: while a stroke is timed (STROKE_PROBE), the time of the
+# first message the page sends after the release (the canvas' drawing) and of the last one it
+# receives before the Prediction shows (the server's fragment run has sent its last delta).
+WEBSOCKET_PROBE = """() => {
+  const send = WebSocket.prototype.send;
+  const stroke = () => window.__bench && window.__bench.stroke;
+  WebSocket.prototype.send = function (data) {
+    const p = stroke();
+    if (p && p.up !== null && p.sent === null) p.sent = performance.now();
+    if (!this.__benchHooked) {
+      this.__benchHooked = true;
+      this.addEventListener('message', () => {
+        const q = stroke();
+        if (q && q.sent !== null && q.seen === null) q.last = performance.now();
+      });
+    }
+    return send.call(this, data);
+  };
+}"""
+# (canvas sends, server replies, browser shows) in ms for each timed stroke, see stroke_latency.
+STROKE_PARTS: list[tuple[float, float, float]] = []
+
+
 def stroke_latency(page, cap: float = 30.0) -> float:
-    """Seconds from the release to the Prediction on screen (cap when it never shows)."""
+    """Seconds from the release to the Prediction on screen (cap when it never shows). Where the
+    page's WebSocket was seen, the three parts go to STROKE_PARTS: release -> the drawing sent (the
+    canvas component's debounce), -> the server's last message, -> the Prediction on screen."""
     try:
         page.wait_for_function("() => window.__bench.stroke.seen !== null", timeout=BUDGET.ms(cap), polling=50)
     except Exception as e:
@@ -381,6 +409,8 @@ def stroke_latency(page, cap: float = 30.0) -> float:
             raise
         return cap
     p = page.evaluate("() => window.__bench.stroke")
+    if p.get("sent") is not None and p.get("last") is not None:
+        STROKE_PARTS.append((p["sent"] - p["up"], p["last"] - p["sent"], p["seen"] - p["last"]))
     return (p["seen"] - p["up"]) / 1000
 
 
@@ -604,8 +634,10 @@ def section_strokes(browser, work: Path, sizes: Sizes, table: Table) -> None:
         expect(trainer.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=BUDGET.ms(300))
         one: list[float] = []
         outside: list[float] = []
+        STROKE_PARTS.clear()
         for i in range(sizes.strokes):
             one += draw_round([drawer], SHAPES[i % len(SHAPES)], outside=outside)
+        parts = list(STROKE_PARTS)
         training = h.button(trainer, "Stop").count() > 0
         print(f"  1 learner: {len(one)} drawings, training still running at the end: {training}", flush=True)
         if training:
@@ -627,6 +659,11 @@ def section_strokes(browser, work: Path, sizes: Sizes, table: Table) -> None:
     print(f"  1 learner + 1 job: median {med1 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
           f"max {max(one) * 1000:.0f} ms (n={len(one)}); timed from outside the page "
           f"(Playwright's release -> its poll sees it): median {statistics.median(outside) * 1000:.0f} ms")
+    if parts:
+        sent, server, shown = (statistics.median(x) for x in zip(*parts))
+        print(f"  1 learner, where it goes (medians, n={len(parts)}): the canvas sends the drawing {sent:.0f} ms "
+              f"after the release (its debounce), the server's last message {server:.0f} ms later, the "
+              f"Prediction on screen {shown:.0f} ms after that")
     print(f"  5 learners at once: median {med5 * 1000:.0f} ms, p95 {_common.percentile(five, 95) * 1000:.0f} ms, "
           f"max {max(five) * 1000:.0f} ms (n={len(five)})")
     note = "" if training else " (the job ended early)"
