@@ -127,15 +127,20 @@ def _ink(rgba: np.ndarray) -> np.ndarray:
     return extract_ink(rgba)
 
 
+def _two_runs(train_runs):
+    """Two tiny real runs, made once per test session: (their folder, their names)."""
+    from cnn_core.config import TrainConfig
+
+    return train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
+                      TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+
+
 def test_a_run_with_an_unknown_dataset_in_its_record_still_reads_digits(runs_dir, train_runs, mnist):
     """A hand-edited or damaged config.json must not break the page: the names fall back to digits."""
     import json
     import shutil
 
-    from cnn_core.config import TrainConfig
-
-    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
-                               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+    folder, names = _two_runs(train_runs)
     shutil.copytree(folder, runs_dir)
     config_file = Path(runs_dir) / names[0] / "config.json"
     config = json.loads(config_file.read_text())
@@ -175,10 +180,7 @@ def test_the_bars_say_softmax_sums_to_one_and_a_dot_is_not_a_digit(runs_dir, mni
 def test_a_deleted_run_is_named_not_silently_replaced(runs_dir, train_runs, mnist):
     import shutil
 
-    from cnn_core.config import TrainConfig
-
-    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
-                               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+    folder, names = _two_runs(train_runs)
     shutil.copytree(folder, runs_dir)
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["chosen_model"] = names[0]
@@ -193,7 +195,6 @@ def test_a_deleted_run_is_named_not_silently_replaced(runs_dir, train_runs, mnis
                for w in warnings), warnings
 
 
-
 def test_learners_opening_the_same_run_share_one_loaded_model(runs_dir, train_runs, mnist, monkeypatch):
     """A class opening the run their teacher shared: the model is loaded (and converted) once for the
     server, not once per session; a newer model file under the same run is loaded afresh."""
@@ -201,11 +202,9 @@ def test_learners_opening_the_same_run_share_one_loaded_model(runs_dir, train_ru
     import shutil
 
     from cnn_core import runs
-    from cnn_core.config import TrainConfig
     from cnn_core.inference import Predictor
 
-    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
-                               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+    folder, names = _two_runs(train_runs)
     shutil.copytree(folder, runs_dir)
     loads = []
     real_load = Predictor.load.__func__
@@ -283,10 +282,7 @@ def test_gradcam_on_a_model_without_conv_layers_says_why_and_offers_the_gradient
 
     import keras
 
-    from cnn_core.config import TrainConfig
-
-    folder, names = train_runs(TrainConfig(filters=(4,), dense_units=16, epochs=1, limit=400, batch_size=32, seed=1),
-                               TrainConfig(filters=(8,), dense_units=0, epochs=2, limit=300, batch_size=50, seed=2))
+    folder, names = _two_runs(train_runs)
     shutil.copytree(folder, runs_dir)
     flat = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                              keras.layers.Dense(10, activation="softmax")])
