@@ -18,6 +18,22 @@ if (SHARED_DATA / MNIST.npz_file).is_file():
 os.environ.setdefault(data.NO_DOWNLOAD_ENV, "1")
 
 
+def cli_train(*args: str, runs_dir, timeout: float | None = None) -> tuple[dict, float]:
+    """`python -m cnn_core train ARGS --runs-dir RUNS_DIR` in its own process, as a learner runs it:
+    (its JSON line, whole-process wall seconds). RuntimeError with the end of its stderr if it fails."""
+    import json
+    import subprocess
+    import time
+
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "cnn_core", "train", *args, "--runs-dir", str(runs_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    wall = time.monotonic() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"cnn_core train {' '.join(args)} failed ({done.returncode}): {done.stderr[-1500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), wall
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

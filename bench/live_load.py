@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -483,15 +481,8 @@ def section_watched(browser, work: Path, sizes: Sizes, table: Table) -> None:
         (eng_wall, eng_train), = engine_jobs(ex, [config], 900)
 
     print("  CLI (python -m cnn_core train, whole process)...", flush=True)
-    cmd = [sys.executable, "-m", "cnn_core", "train", "--preset", "quick", "--runs-dir", str(work / "cli-runs")]
-    if limit:
-        cmd += ["--limit", str(limit)]
-    t0 = time.monotonic()
-    done = subprocess.run(cmd, cwd=_common.ROOT, capture_output=True, text=True, timeout=BUDGET.left(900))
-    cli_wall = time.monotonic() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"the CLI failed ({done.returncode}): {done.stderr[-1500:]}")
-    cli = json.loads(done.stdout.strip().splitlines()[-1])
+    cli, cli_wall = _common.cli_train("--preset", "quick", *(["--limit", str(limit)] if limit else []),
+                                      runs_dir=work / "cli-runs", timeout=BUDGET.left(900))
     cli_train = cli["train_seconds"]
 
     print("  app, Train page open in Chromium (warm-up job first, untimed)...", flush=True)

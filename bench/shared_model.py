@@ -13,10 +13,7 @@ the server before, is the baseline measured in the same run. Stops the server it
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,10 +29,8 @@ import live_load as L
 
 def train_run(runs_dir: Path, limit: int) -> str:
     """One `seed` run of `limit` digits, 1 epoch, through the CLI; its name."""
-    out = subprocess.run([sys.executable, "-m", "cnn_core", "train", "--limit", str(limit), "--epochs", "1",
-                          "--runs-dir", str(runs_dir)], cwd=_common.ROOT, capture_output=True, text=True,
-                         timeout=600, check=True)
-    return Path(json.loads(out.stdout)["run_dir"]).name
+    out, _ = _common.cli_train("--limit", str(limit), "--epochs", "1", runs_dir=runs_dir, timeout=600)
+    return Path(out["run_dir"]).name
 
 
 def pick_and_draw(pages, server, option: str) -> tuple[float, float]:

@@ -12,7 +12,6 @@ Usage: python bench/train_vs_keras.py [--epochs N] [--only in-process|whole-proc
 import argparse
 import contextlib
 import io
-import json
 import os
 import subprocess
 import sys
@@ -65,12 +64,8 @@ def whole_process(preset: str, epochs: int) -> None:
                            check=True)
         k_wall = time.monotonic() - t0
         k_acc = float(k.stdout.strip().splitlines()[-1].split()[-1])
-        t0 = time.monotonic()
-        c = subprocess.run([sys.executable, "-m", "cnn_core", "train", "--preset", preset, *overrides,
-                            "--runs-dir", os.path.join(tmp, "runs")], capture_output=True, text=True, check=True,
-                           cwd=_common.ROOT)
-        c_wall = time.monotonic() - t0
-        c_acc = json.loads(c.stdout.strip().splitlines()[-1])["test_accuracy"]
+        c, c_wall = _common.cli_train("--preset", preset, *overrides, runs_dir=os.path.join(tmp, "runs"))
+        c_acc = c["test_accuracy"]
     ratio = c_wall / k_wall
     print(f"whole process, tutorial script, {tutorial_epochs} epoch(s): {k_wall:7.1f} s   test accuracy {k_acc:.4f}")
     print(f"whole process, cnn_core train --preset {preset:6}: {c_wall:7.1f} s   test accuracy {c_acc:.4f}")
