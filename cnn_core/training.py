@@ -197,7 +197,7 @@ def make_datasets(config: TrainConfig, ds: data_mod.Dataset):
         from .model import BUILD_LOCK
 
         with BUILD_LOCK:  # creating and building Keras layers is not thread-safe (see model.py)
-            augment = _augmenter(config)
+            augment = augmenter(config)
             augment.build((None, 28, 28, 1))  # weights and seed generators now, not in tf.data's trace
 
     def prepare(xb, yb, training):
@@ -210,13 +210,15 @@ def make_datasets(config: TrainConfig, ds: data_mod.Dataset):
     # autotuner on, destroying one waited for its tuning thread: 10-20 s per epoch, the CPU idle, on a
     # busy 2-core machine (quick preset 41.5 s -> 25.2 s). Scaling, and even augmentation, are small
     # next to a training step, so two parallel calls and two batches ready ahead keep the model fed.
+    # Augmenting batches takes one call at a time: its layers draw from one seed generator, and two calls
+    # at once drew in whichever order their threads ran, so an augmented run did not repeat (no slower).
     options = tf.data.Options()
     options.autotune.enabled = False
     train = (
         tf.data.Dataset.from_tensor_slices((x_tr, y_tr))
         .shuffle(len(x_tr), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
-        .map(lambda a, b: prepare(a, b, True), num_parallel_calls=PIPELINE_CALLS)
+        .map(lambda a, b: prepare(a, b, True), num_parallel_calls=PIPELINE_CALLS if augment is None else 1)
         .prefetch(PIPELINE_CALLS)
         .with_options(options)
     )
@@ -233,7 +235,7 @@ def make_datasets(config: TrainConfig, ds: data_mod.Dataset):
     return train, val, batches
 
 
-def _augmenter(config: TrainConfig):
+def augmenter(config: TrainConfig):
     """Small shifts (10%), rotations (about 10 degrees) and zoom (10%): digits stay readable."""
     import keras
 

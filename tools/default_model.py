@@ -115,15 +115,10 @@ def _redraw_chunk(chunk) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train(config, ds, extra: tuple[np.ndarray, np.ndarray] | None = None):
-    import keras
     import tensorflow as tf
 
     s = config.seed
-    geometry = keras.Sequential([  # the app's own augmentation (cnn_core.training)
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=s),
-        keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=s + 1),
-        keras.layers.RandomZoom(0.1, fill_mode="constant", seed=s + 2),
-    ])
+    geometry = training.augmenter(config)  # the app's own augmentation
     geometry.build((None, 28, 28, 1))
     width = stroke_width(tf, s)
 
@@ -137,7 +132,7 @@ def train(config, ds, extra: tuple[np.ndarray, np.ndarray] | None = None):
     x = x[..., None]
     batches = -(-len(x) // config.batch_size)
     train_set = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=s).batch(config.batch_size)
-                 .map(prepare, num_parallel_calls=training.PIPELINE_CALLS).prefetch(training.PIPELINE_CALLS))
+                 .map(prepare, num_parallel_calls=1).prefetch(training.PIPELINE_CALLS))  # 1: see make_datasets
     options = tf.data.Options()
     options.autotune.enabled = False  # as cnn_core.training does: an autotuned iterator's teardown waits
     train_set = train_set.with_options(options)
