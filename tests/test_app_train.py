@@ -64,7 +64,7 @@ def test_preset_fills_the_controls(runs_dir):
     at.selectbox(key="train_preset").set_value("strong").run()
     strong = PRESETS["strong"]
     assert at.number_input(key="train_epochs").value == strong.epochs
-    assert at.checkbox(key="train_batch_norm").value is True
+    assert at.checkbox(key="train_augment").value is strong.augment is not PRESETS["quick"].augment
     assert at.number_input(key="train_convs_per_block").value == strong.convs_per_block
 
 

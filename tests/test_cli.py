@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from cnn_core import records
+from cnn_core.config import PRESETS
 from cnn_core.cost import shorten
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,16 +168,17 @@ def test_unwritable_runs_dir_is_refused_before_training(tmp_path):
     assert last.startswith("error: cannot save runs in") and "epoch" not in r.stderr
 
 
-def test_flags_switch_preset_options_off_and_save_model_exports(tmp_path, mnist):
+def test_flags_switch_preset_options_off_and_on_and_save_model_exports(tmp_path, mnist):
     target = tmp_path / "out" / "mine.keras"
-    r = cli("train", "--preset", "strong", "--no-augment", "--no-batch-norm", "--no-pooling", "--filters", "4",
+    assert PRESETS["strong"].augment and not PRESETS["strong"].batch_norm
+    r = cli("train", "--preset", "strong", "--no-augment", "--batch-norm", "--no-pooling", "--filters", "4",
             "--convs-per-block", "1", "--dense", "0", "--limit", "300", "--epochs", "1", "--lr-schedule", "constant",
             "--runs-dir", str(tmp_path / "runs"), "--save-model", str(target))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     cfg = result["config"]
-    assert cfg["augment"] is False and cfg["batch_norm"] is False and cfg["pooling"] is False
-    assert cfg["dropout"] == 0.3  # the rest of the strong preset is kept
+    assert cfg["augment"] is False and cfg["batch_norm"] is True and cfg["pooling"] is False
+    assert cfg["dropout"] == PRESETS["strong"].dropout > 0  # the rest of the strong preset is kept
     meta = json.loads(target.with_suffix(".json").read_text())
     assert meta["test_accuracy"] == result["test_accuracy"] and "--no-augment" in meta["command"]
     umask = os.umask(0o022)

@@ -15,7 +15,8 @@ HOSTILE = TrainConfig(filters=(512,), pooling=False, kernel_size=1, dense_units=
 
 CONFIGS = [
     preset("seed"),
-    preset("strong"),  # batch norm, two convs per block, dropout
+    preset("strong"),  # two convs per block, dropout
+    preset("strong").replace(batch_norm=True),
     TrainConfig(filters=(8,), dense_units=0),
     TrainConfig(filters=(4, 8, 8), kernel_size=2, batch_norm=True, dropout=0.2, activation="elu"),
     TrainConfig(filters=(4, 4, 8, 8), kernel_size=3, pooling=False, dense_units=32),

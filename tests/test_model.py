@@ -124,7 +124,7 @@ def test_safe_mode_refuses_lambda_layers(tmp_path):
         load_model(path)
 
 
-@pytest.mark.parametrize("cfg", [preset("seed"), preset("strong"),
+@pytest.mark.parametrize("cfg", [preset("seed"), preset("strong"), preset("strong").replace(batch_norm=True),
                                  TrainConfig(filters=(4, 8, 8, 8), pooling=False, kernel_size=2, dense_units=0)])
 def test_declared_size_of_a_saved_model_is_its_keras_parameter_count(tmp_path, cfg):
     from cnn_core.model import check_declared_size
