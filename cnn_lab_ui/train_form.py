@@ -57,7 +57,7 @@ PRESET_PURPOSE = {
     "seed": ("the tutorial network", "about 98.7% on full MNIST"),
     "quick": ("fast: half the filters, a high learning rate eased off by cosine decay", "about 99.1% on full MNIST"),
     "strong": ("the strongest: two convs per block see more, augmentation and dropout keep it general",
-               "about 99.6% on full MNIST in about 5 minutes"),
+               "about 99.6% on full MNIST"),
 }
 DEFAULT_PRESET = "quick"
 KEEP = "session"  # persist_state: the form survives page changes
