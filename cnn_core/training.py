@@ -32,6 +32,7 @@ NOT_STARTED = "stopped before training started; no run saved"
 LOADING, TRAINING, TESTING, SAVING = "loading", "training", "testing", "saving"
 
 PIPELINE_CALLS = 2  # batches prepared at once, and ready ahead, by the input pipeline (see make_datasets)
+AUGMENT_CALLS = 1  # augmented batches are prepared one at a time, so that an augmented run repeats (make_datasets)
 MAX_JOBS_ENV = "CNN_MAX_JOBS"  # a teacher's cap on jobs training at once (workers on this machine)
 
 
@@ -218,7 +219,7 @@ def make_datasets(config: TrainConfig, ds: data_mod.Dataset):
         tf.data.Dataset.from_tensor_slices((x_tr, y_tr))
         .shuffle(len(x_tr), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
-        .map(lambda a, b: prepare(a, b, True), num_parallel_calls=PIPELINE_CALLS if augment is None else 1)
+        .map(lambda a, b: prepare(a, b, True), num_parallel_calls=PIPELINE_CALLS if augment is None else AUGMENT_CALLS)
         .prefetch(PIPELINE_CALLS)
         .with_options(options)
     )

@@ -132,7 +132,7 @@ def train(config, ds, extra: tuple[np.ndarray, np.ndarray] | None = None):
     x = x[..., None]
     batches = -(-len(x) // config.batch_size)
     train_set = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=s).batch(config.batch_size)
-                 .map(prepare, num_parallel_calls=1).prefetch(training.PIPELINE_CALLS))  # 1: see make_datasets
+                 .map(prepare, num_parallel_calls=training.AUGMENT_CALLS).prefetch(training.PIPELINE_CALLS))
     options = tf.data.Options()
     options.autotune.enabled = False  # as cnn_core.training does: an autotuned iterator's teardown waits
     train_set = train_set.with_options(options)
