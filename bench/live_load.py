@@ -399,7 +399,7 @@ STROKE_PARTS: list[tuple[float, float, float]] = []
 def stroke_latency(page, cap: float = 30.0) -> float:
     """Seconds from the release to the Prediction on screen (cap when it never shows). Where the
     page's WebSocket was seen, the three parts go to STROKE_PARTS: release -> the drawing sent (the
-    canvas component's debounce), -> the server's last message, -> the Prediction on screen."""
+    app sends it on pen-up, see cnn_lab_ui.drawing), -> the server's last message, -> the Prediction on screen."""
     try:
         page.wait_for_function("() => window.__bench.stroke.seen !== null", timeout=BUDGET.ms(cap), polling=50)
     except Exception as e:
@@ -653,7 +653,7 @@ def section_strokes(browser, work: Path, sizes: Sizes, table: Table) -> None:
     if parts:
         sent, server, shown = (statistics.median(x) for x in zip(*parts))
         print(f"  1 learner, where it goes (medians, n={len(parts)}): the canvas sends the drawing {sent:.0f} ms "
-              f"after the release (its debounce), the server's last message {server:.0f} ms later, the "
+              f"after the release, the server's last message {server:.0f} ms later, the "
               f"Prediction on screen {shown:.0f} ms after that")
     print(f"  5 learners at once: median {med5 * 1000:.0f} ms, p95 {_common.percentile(five, 95) * 1000:.0f} ms, "
           f"max {max(five) * 1000:.0f} ms (n={len(five)})")

@@ -108,7 +108,7 @@ def main() -> None:
 def stroke_pieces(predictor, rgba, calls: int) -> None:
     """The Draw page's server work for one stroke, piece by piece, as pages/draw.py does it: the canvas'
     PNG decoded, the drawing read (preprocessing, forward pass, the not-a-digit check), the ten bars,
-    the 28x28 picture. (Besides these, a stroke waits 200 ms in the canvas component's own frontend.)"""
+    the 28x28 picture. (Besides these, the browser encodes the drawing as a PNG and sends it when the pen is lifted.)"""
     import base64
     import logging
 

@@ -27,25 +27,58 @@ STROKE = "#FFFFFF"
 # makes the component reload it, i.e. empty the canvas (see Clear), without changing its key.
 BACKGROUNDS = ("#000000", "#000")
 
-# streamlit-drawable-canvas 0.13 lays its toolbar (undo, redo, edit, reset) over the top right
-# corner of the drawing square, invisible until the mouse has hovered the canvas for 0.1 s: a
-# press there right after entering, or any touch, lands on the toolbar and draws nothing. The
-# component has no option to move it, and its DOM lives in a shadow root that the page's CSS
-# cannot reach; so this tiny component (Streamlit's own way to run JavaScript in the page) adds
-# one style rule inside that shadow root: the toolbar sits below the canvas, always visible.
+# Two things streamlit-drawable-canvas 0.13 has no option for, mended by one tiny component
+# (Streamlit's own way to run JavaScript in the page) inside the canvas' shadow root, which the
+# page's CSS and scripts cannot otherwise reach:
+# - Its toolbar (undo, redo, edit, reset) lies over the top right corner of the drawing square,
+#   invisible until the mouse has hovered the canvas for 0.1 s: a press there right after entering,
+#   or any touch, lands on the toolbar and draws nothing. One style rule puts it below the canvas,
+#   always visible.
+# - It sends a drawing to the app 200 ms after the last change (a fixed debounce in its frontend),
+#   two thirds of the time from lifting the pen to the prediction on screen. On each pen-up the
+#   drawing is sent at once instead, through the component's own "Update the app with this drawing"
+#   control (its send button for update_streamlit=False), which cancels the pending debounced send.
 TOOLBAR_CSS = (".dc-root > .dc-toolbar { position: static !important; opacity: 1 !important; "
                "top: auto !important; padding: 0.4rem 0 0 !important; transition: none !important; }")
-_TOOLBAR_JS = """
+SEND_LABEL = "Update the app with this drawing"  # the component's send control, by its aria-label
+_CANVAS_JS = """
 export default function ({ data }) {
-  // Every isolated component's shadow root gets the rule; it only matches the canvas' toolbar.
+  const hooked = [];
+  // Every isolated component's shadow root is looked at; only the canvas' root has a .dc-root.
   const patch = () => {
     for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
       const root = host.shadowRoot;
-      if (root && !root.querySelector('style[data-toolbar-below]')) {
+      if (!root || !root.querySelector('.dc-root')) continue;
+      if (!root.querySelector('style[data-toolbar-below]')) {
         const style = document.createElement('style');
         style.setAttribute('data-toolbar-below', '');
         style.textContent = data.css;
         root.appendChild(style);
+      }
+      if (!root.__sendOnRelease) {
+        root.__sendOnRelease = true;
+        let drawing = false;
+        const down = (e) => { if (e.target && e.target.tagName === 'CANVAS') drawing = true; };
+        // The pen may be lifted outside the canvas: the release is heard on the window. The send
+        // waits for a task (setTimeout), after the component's own mouse:up work (a microtask).
+        const up = () => {
+          if (!drawing) return;
+          drawing = false;
+          setTimeout(() => {
+            const send = root.querySelector(`button[aria-label="${data.send}"]`);
+            if (send) send.click();
+          }, 0);
+        };
+        root.addEventListener('pointerdown', down, true);
+        window.addEventListener('pointerup', up, true);
+        window.addEventListener('pointercancel', up, true);
+        host.setAttribute('data-send-on-release', '');
+        hooked.push(() => {
+          root.removeEventListener('pointerdown', down, true);
+          window.removeEventListener('pointerup', up, true);
+          window.removeEventListener('pointercancel', up, true);
+          root.__sendOnRelease = false;
+        });
       }
     }
   };
@@ -53,10 +86,10 @@ export default function ({ data }) {
   // The canvas may mount after this component, and a shadow root is attached after its host
   // enters the page (which a MutationObserver on the page cannot see): check every 50 ms.
   const timer = setInterval(patch, 50);
-  return () => clearInterval(timer);
+  return () => { clearInterval(timer); hooked.forEach((unhook) => unhook()); };
 }
 """
-_toolbar_below = st.components.v2.component("cnn_lab.canvas_toolbar_below", js=_TOOLBAR_JS)
+_canvas_patch = st.components.v2.component("cnn_lab.canvas_patch", js=_CANVAS_JS)
 
 
 def canvas_value(rgba: np.ndarray | None, objects: list | None = None) -> dict:
@@ -101,7 +134,7 @@ def canvas(brush: int):
         drawing_mode="freedraw", return_image_data=True, initial_drawing=state.DRAW_INITIAL.get(),
         key=CANVAS_KEY,
     )
-    _toolbar_below(data={"css": TOOLBAR_CSS}, key="canvas_toolbar_below")
+    _canvas_patch(data={"css": TOOLBAR_CSS, "send": SEND_LABEL}, key="canvas_patch")
     value = st.session_state.get(CANVAS_KEY)
     if value is not None and value.get("drawing"):
         state.DRAW_KEPT.set({"drawing": dict(value["drawing"]), "backgroundFit": None})

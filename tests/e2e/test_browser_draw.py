@@ -117,3 +117,30 @@ def test_a_stroke_reruns_only_the_canvas_and_prediction(app_server, browser):
         h.expect_no_errors(page)
     finally:
         page.context.close()
+
+
+@pytest.mark.browser
+def test_each_pen_up_sends_the_drawing_at_once(app_server, browser):
+    """The canvas component sends a drawing 200 ms after its last change (a debounce of its own);
+    the app sends it on each pen-up instead (cnn_lab_ui.drawing). Two strokes in quick succession,
+    well within those 200 ms, are then two sends, each read by the model, not one."""
+    page = h.new_page(browser)
+    try:
+        reruns = h.record_reruns(page)
+        page.goto(app_server.url + "/draw", wait_until="domcontentloaded", timeout=h.APP_TIMEOUT)
+        h.wait_for_app_loaded(page)
+        expect(page.locator("[data-send-on-release]")).to_have_count(1)
+        h.draw_strokes(page, h.DIGITS[1])  # the default model loads; the first stroke is read
+        expect(h.metric(page, "Prediction")).to_have_text("1")
+        h.button(page, "Clear").click()
+        expect(h.metric(page, "Prediction")).to_have_count(0)
+        h.wait_until(lambda: h.canvas_ink(page) == 0, "Clear left strokes on the canvas")
+        h.wait_for_script_idle(page)
+        before = len(reruns)
+        h.draw_strokes(page, h.DIGITS[7], steps=1)  # two strokes a few ms apart
+        expect(h.metric(page, "Prediction")).to_have_text("7")
+        h.wait_for_script_idle(page)
+        assert len(reruns[before:]) == 2, f"two pen-ups sent {len(reruns[before:])} drawings: {reruns[before:]}"
+        h.expect_no_errors(page)
+    finally:
+        page.context.close()
