@@ -558,7 +558,9 @@ def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stop
         return
     sent, server_gone = 0, False
     while True:
-        finished = job._ended.wait(SEND_EVERY)
+        job.progress.changed.wait(SEND_EVERY)  # a tick, or at once when the job changes state or phase, or ends
+        job.progress.changed.clear()
+        finished = job._ended.is_set()  # after the clear: an end after it sets `changed` again
         try:
             while conn.poll():
                 message = conn.recv()
@@ -575,6 +577,10 @@ def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stop
                 conn.send(("leaving",))  # before the job's end, so the server sends this worker no new job
             except (OSError, EOFError, ValueError):
                 server_gone = True
+        if not finished and job.snapshot().done:
+            # Its final state is written just before its thread ends. Sent before that, the server would
+            # hand this worker its next job while this loop still reads (and drops) the messages.
+            continue
         delta, sent = progress_delta(job.snapshot(), sent)
         if not server_gone:
             try:

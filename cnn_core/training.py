@@ -101,6 +101,9 @@ class Progress:
         self.test_accuracy = self.test_loss = None
         self.phase = self.train_seconds = None
         self.first_epoch = 0
+        # Set when the job changes state or phase, or ends: a worker sends such news at once, not at
+        # its next tick, so a page sees "testing" (and then the result) as it happens.
+        self.changed = threading.Event()
 
     def resume_from(self, history: dict, epochs: int) -> None:
         """A continued run's progress starts with its parent's curves and epochs."""
@@ -117,6 +120,8 @@ class Progress:
         with self._lock:
             for k, v in fields.items():
                 setattr(self, k, v)
+        if "state" in fields or "phase" in fields:
+            self.changed.set()
 
     def add_batch(self, batch: int, loss: float, accuracy: float) -> None:
         with self._lock:
@@ -282,6 +287,7 @@ class TrainingJob:
         with self.progress._lock:
             if self.progress.state == RUNNING:
                 self.progress.state = STOPPING
+        self.progress.changed.set()
 
     def wait(self, timeout: float | None = None) -> Snapshot:
         # An Event, not thread.join: in Python 3.11 a join interrupted by Ctrl-C can make later
@@ -298,6 +304,7 @@ class TrainingJob:
             self._run_job()
         finally:
             self._ended.set()
+            self.progress.changed.set()
 
     def _run_job(self) -> None:
         manager, progress = self._manager, self.progress
