@@ -100,6 +100,20 @@ def batch_charts(snap) -> None:
         col.vega_lite_chart(frame, charts.batch_spec(title, title.split()[0].lower(), colour), width="stretch")
 
 
+# While a job is testing and saving its run, the training is over and nothing on the page moves:
+# the fragment's poll waits for the end there (the job's own event, no CPU) instead of sleeping
+# until its next poll, so the result shows the moment it exists, not up to a poll later. Under
+# the poll's period, so the fragment returns before its next turn; only the end of a job waits.
+END_WAIT_S = 0.8
+
+
+def settle(job, snap):
+    """The job's snapshot, once it has ended if it was testing or saving and ends within END_WAIT_S."""
+    if snap.done or snap.phase not in (training.TESTING, training.SAVING):
+        return snap
+    return job.wait(END_WAIT_S)
+
+
 def test_size_for(snap) -> int | None:
     """The test-set size while the job is testing (None otherwise: no need to look it up)."""
     return test_size(snap.config.dataset) if snap.phase == training.TESTING else None

@@ -100,7 +100,7 @@ def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
     job = manager.get(job_id)
     if job is None:  # forgotten by the server (see executor.KEEP_FINISHED_PER_OWNER): the page shows the form
         st.rerun(scope="app")
-    snap = job.snapshot()
+    snap = jobs.settle(job, job.snapshot())
     if was_active and (snap.done or snap.epoch != epochs_drawn):
         st.rerun(scope="app")
     if not snap.done and job.owner == me and st.button(

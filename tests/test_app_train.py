@@ -142,6 +142,40 @@ def test_tiny_training_runs_to_completion_and_shows_test_accuracy(runs_dir):
     assert at.session_state["chosen_model"] == saved[0].name
 
 
+def test_the_poll_waits_for_a_job_that_is_testing_and_saving(runs_dir):
+    """Once training is over, the fragment's poll waits for the end (jobs.settle) instead of a poll
+    later: a real job caught testing or saving is returned ended; a running one at once, unchanged."""
+    from cnn_core import config, executor, training
+    from cnn_lab_ui import jobs
+
+    pool = executor.WorkerPool(workers=1)
+    try:
+        ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+        job = ex.submit(config.PRESETS["quick"].replace(limit=2000, batch_size=32, epochs=2))
+        deadline, running, ending = time.monotonic() + 240, None, None
+        while ending is None and time.monotonic() < deadline:
+            snap = job.snapshot()
+            if snap.done:
+                raise AssertionError("the job ended before a poll saw it testing or saving")
+            if snap.phase == training.TRAINING and running is None:
+                running = snap
+                t = time.monotonic()
+                assert jobs.settle(job, snap) is snap and time.monotonic() - t < 0.1, "a training job was waited for"
+            elif snap.phase in (training.TESTING, training.SAVING):
+                ending = snap
+            time.sleep(0.002)
+        assert running is not None and ending is not None, "no snapshot while training, then testing or saving"
+        t = time.monotonic()
+        settled = jobs.settle(job, ending)
+        waited = time.monotonic() - t
+        assert settled.done or waited >= jobs.END_WAIT_S, f"returned after {waited:.2f} s, job {settled.state}"
+        assert waited < jobs.END_WAIT_S + 0.5, "the wait outlasted the poll's period"
+        if settled.done:
+            assert settled.state == training.FINISHED and settled.run_name
+    finally:
+        pool.close()
+
+
 def test_own_job_is_reattached_with_its_settings_others_see_nothing_to_stop(runs_dir):
     long_job = {**TINY, "train_filters": "4, 8", "train_epochs": 60, "train_limit": 1000}
     at = open_train(**long_job)
