@@ -42,10 +42,16 @@ MAX_TEST_DIGITS = max(d.n_test for d in datasets.REGISTRY.values())
 RUN_FILES_MARGIN = 2 * MB  # run.json, config.json, the .keras archive's own config and headers
 HISTORY_BYTES_PER_BATCH = 48  # two floats in JSON, e.g. "0.123456789012345, "
 
-# Training time: seconds per (sample x training FLOP). Without saved runs to learn from, this
-# default is the `seed` preset on an idle 2-core AMD EPYC VM: 52 s for 5 epochs of 54,000
-# digits at 15.2 MFLOP (forward + backward) each.
-DEFAULT_SECONDS_PER_FLOP = 52 / (5 * 54_000 * 15.2e6)
+# Training time on a reference machine (an idle 2-core Intel Xeon VM, 2026-12-01), fitted by
+# bench/train_time.py to 18 networks (2 epochs of 12,000 digits each). Arithmetic alone (the FLOP
+# count) misses most of it for these small networks: a step has a fixed cost, and moving every
+# layer's output through memory, forward and back, costs as much as the multiplications. This
+# model is within 1.25x of all 18; FLOPs alone were off by up to 6.6x (a small network 0.51 s for
+# 3.38 s) and put the presets' full runs at 0.54x (quick) to 1.57x (strong) of their measured time.
+TIME_FIXED_S = 1.04  # the first step's tracing and the fit's set-up
+TIME_PER_STEP_S = 3.78e-3  # one optimiser step, whatever its size
+TIME_PER_GFLOP_S = 5.44e-3  # per 1e9 training FLOPs (forward and backward) summed over every digit
+TIME_PER_MVALUE_S = 2.15e-3  # per 1e6 layer output values summed over every digit (memory traffic)
 BACKWARD_FACTOR = 3  # a training step costs about 3 forward passes (forward, two backward products)
 
 
@@ -228,15 +234,23 @@ def size_text(n: int) -> str:
     return f"{n / MB:,.1f} MB" if n < 10 * 2**30 else f"{n / 2**30:,.1f} GB"
 
 
-def seconds_per_flop(runs_root: str | os.PathLike | None = None) -> tuple[float, int]:
-    """Measured training speed: median seconds per (sample x training FLOP) of the saved runs.
+def reference_seconds(config: TrainConfig, samples: int, steps: int) -> float:
+    """Fit time on the reference machine for `samples` digits in `steps` optimiser steps (see TIME_*)."""
+    net = estimate(config)
+    values = sum(layer.values for layer in net.layers)
+    return (TIME_FIXED_S + steps * TIME_PER_STEP_S + samples * net.train_flops / 1e9 * TIME_PER_GFLOP_S
+            + samples * values / 1e6 * TIME_PER_MVALUE_S)
 
-    Returns (value, number of runs it comes from); DEFAULT_SECONDS_PER_FLOP and 0 without runs.
-    Samples come from each run's own history (one loss per batch).
+
+def speed_factor(runs_root: str | os.PathLike | None = None) -> tuple[float, int]:
+    """This machine against the reference one: the median of measured / reference time of the saved runs.
+
+    Returns (factor, number of runs it comes from); 1.0 and 0 without runs. Each run's digits and
+    steps come from its own history (one loss per batch).
     """
     from . import runs
 
-    rates = []
+    factors = []
     for info in runs.list_runs(runs_root):
         try:
             history = info.path / runs.HISTORY_JSON
@@ -245,10 +259,10 @@ def seconds_per_flop(runs_root: str | os.PathLike | None = None) -> tuple[float,
             batches = len(json.loads(history.read_text())["batch"]["loss"])
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue
-        work = _samples_seen(info.config, batches) * estimate(info.config).train_flops
-        if work > 0 and info.train_seconds > 0:
-            rates.append(info.train_seconds / work)
-    return (statistics.median(rates), len(rates)) if rates else (DEFAULT_SECONDS_PER_FLOP, 0)
+        if batches > 0 and info.train_seconds > 0:
+            factors.append(info.train_seconds / reference_seconds(info.config, _samples_seen(info.config, batches),
+                                                                  batches))
+    return (statistics.median(factors), len(factors)) if factors else (1.0, 0)
 
 
 def _samples_seen(config: TrainConfig, batches: int) -> int:
@@ -260,8 +274,9 @@ def _samples_seen(config: TrainConfig, batches: int) -> int:
     return batches // per_epoch * n_fit + batches % per_epoch * config.batch_size
 
 
-def train_seconds(config: TrainConfig, n_train: int | None = None, rate: float = DEFAULT_SECONDS_PER_FLOP) -> float:
-    """Estimated fit time: samples seen in all epochs x training FLOPs each x seconds per FLOP."""
+def train_seconds(config: TrainConfig, n_train: int | None = None, speed: float = 1.0) -> float:
+    """Estimated fit time of all epochs on this machine (`speed`: see speed_factor)."""
     n = min(config.limit or MAX_TRAIN_DIGITS, n_train or MAX_TRAIN_DIGITS)
-    samples = (n - int(n * config.validation_split)) * config.epochs
-    return samples * estimate(config).train_flops * rate
+    n_fit = n - int(n * config.validation_split)
+    steps = config.epochs * -(-n_fit // config.batch_size)
+    return reference_seconds(config, n_fit * config.epochs, steps) * speed

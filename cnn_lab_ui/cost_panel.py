@@ -20,8 +20,8 @@ from .widgets import fmt_seconds
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _speed(runs_dir: str) -> tuple[float, int]:
-    """Seconds per (sample x FLOP) measured on the runs saved here; re-read once a minute."""
-    return cost.seconds_per_flop(runs_dir)
+    """This machine's speed against cost.py's reference, from the runs saved here; re-read once a minute."""
+    return cost.speed_factor(runs_dir)
 
 
 def layer_table(estimate: cost.Cost) -> pd.DataFrame:
@@ -64,8 +64,8 @@ def show(config: TrainConfig | None) -> None:
         st.markdown("**What this network will cost**")
         if estimate.fits:
             budget = cost.memory_budget()
-            rate, measured = _speed(str(runs.runs_root()))
-            seconds = cost.train_seconds(config, n_train, rate)
+            speed, measured = _speed(str(runs.runs_root()))
+            seconds = cost.train_seconds(config, n_train, speed)
             c1, c2, c3 = st.columns(3)
             c1.metric("Parameters", f"{estimate.params:,}", help="Weights and biases the training adjusts.")
             c2.metric("Memory to train", f"{estimate.total_bytes / cost.MB:,.0f} MB",
@@ -76,10 +76,11 @@ def show(config: TrainConfig | None) -> None:
             c2.progress(min(1.0, estimate.total_bytes / budget),
                         text=f"of the {budget / cost.MB:,.0f} MB a job may use")
             c3.metric("Estimated training time", f"≈ {fmt_seconds(seconds)}",
-                      help="An estimate, for this job training alone: the work (digits × epochs × the network's "
-                           "operations) at the speed " + (f"measured on the {measured} run(s) saved here."
-                                                          if measured else "of the seed preset on a 2-core laptop "
-                                                          "(no run saved here yet to measure this machine)."))
+                      help="An estimate, for this job training alone: a cost per step of the optimiser, plus, for "
+                           "every digit of every epoch, the network's multiplications and the values its layers "
+                           "pass on (small networks spend more time moving values than multiplying), at the speed "
+                           + (f"measured on the {measured} run(s) saved here." if measured else
+                              "of a 2-core laptop (no run saved here yet to measure this machine)."))
         st.dataframe(layer_table(estimate), hide_index=True, width="stretch",
                      height=min(400, 36 + 35 * len(estimate.layers)),
                      column_config={"Parameters": st.column_config.NumberColumn(format="localized")})

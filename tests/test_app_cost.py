@@ -71,11 +71,11 @@ def test_a_network_over_the_memory_budget_shows_its_size_and_cannot_start(runs_d
 def test_the_time_estimate_learns_this_machines_speed_from_saved_runs(runs_dir, train_runs, mnist):
     folder, names = train_runs(TrainConfig(filters=(4,), dense_units=8, limit=300, epochs=1))
     shutil.copytree(folder, runs_dir)
-    rate, n = cost.seconds_per_flop(runs_dir)
+    speed, n = cost.speed_factor(runs_dir)
     at = open_train()
     shown = metrics(at)["Estimated training time"]
     assert "measured on the 1 run(s) saved here" in shown.help
     from cnn_lab_ui.widgets import fmt_seconds
 
-    assert n == 1 and rate != cost.DEFAULT_SECONDS_PER_FLOP
-    assert shown.value == f"≈ {fmt_seconds(cost.train_seconds(preset('quick'), len(mnist.x_train), rate))}"
+    assert n == 1 and speed != 1.0
+    assert shown.value == f"≈ {fmt_seconds(cost.train_seconds(preset('quick'), len(mnist.x_train), speed))}"
