@@ -9,6 +9,7 @@ below, and pages and cnn_lab_ui modules read and write them only through it (tes
 checks). Widget keys (train_*, runs_*, canvas, model selectors) belong to their widgets.
   owner            this learner's id (jobs and runs are tagged with it), kept in a cookie across refreshes
   train_job_id     the training job the Train page shows
+  start_problem    why the Train page's last Start submitted nothing (a limit, a full disk), shown once
   chosen_model     DEFAULT or a run name: the model picked on the Model or Draw page
   _chosen_for_job  the job whose run was last made the chosen model (once per job, see jobs.choose_once)
   last_drawing     (28, 28, 1) float32: the latest preprocessed drawing from the Draw page
@@ -63,6 +64,7 @@ class Slot:
 # Every non-widget session key (the module docstring says what each holds).
 OWNER = Slot("owner")
 TRAIN_JOB_ID = Slot("train_job_id")
+START_PROBLEM = Slot("start_problem")
 CHOSEN_MODEL = Slot("chosen_model", DEFAULT)
 CHOSEN_FOR_JOB = Slot("_chosen_for_job")
 LAST_DRAWING = Slot("last_drawing")

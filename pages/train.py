@@ -68,23 +68,36 @@ except DataError as e:
     boxes["data"].error(problem)
     config = None
 
+
+
+def start_job() -> None:
+    """Start's callback: it submits before the page is drawn, so one run draws the page with the job."""
+    attached = state.attached_job()
+    if attached is not None and not attached.done:
+        return
+    try:  # the form's values now, checked again (a limit may have been reached since it was drawn)
+        config = train_form.config_from_widgets()
+        n_train = len(state.dataset(config.dataset).x_train)
+        config.validate(n_train)
+        ClassLimits.from_env().check_config(config, n_train)
+        started = state.job_manager().submit(config, owner=state.owner(), preset=train_form.preset_tag(config))
+    except UserError as e:  # a bad setting, a full disk, a class limit, an unreachable cluster
+        state.START_PROBLEM.set(str(e))
+        return
+    state.attach(started.id)
+
+
 cost_panel.show(config)  # parameters, memory, time and every layer's output size, before Start
 busy = job is not None and not job.done
-start = st.button("Start training", key="train_start", type="primary",
-                  disabled=config is None or problem is not None or busy,
-                  help="Fix the setting marked in red first." if problem else
-                  "Wait for the current job, or stop it." if busy else
-                  "Train in the background; you may leave this page.")
+st.button("Start training", key="train_start", type="primary", on_click=start_job,
+          disabled=config is None or problem is not None or busy,
+          help="Fix the setting marked in red first." if problem else
+          "Wait for the current job, or stop it." if busy else
+          "Train in the background; you may leave this page.")
 if problem:
     st.error(f"Cannot start: {problem}")
-if start and config is not None and problem is None and not busy:
-    try:
-        job = manager.submit(config, owner=me, preset=train_form.preset_tag(config))
-    except UserError as e:  # a bad setting, a full disk, a class limit, an unreachable cluster
-        st.error(f"Cannot start: {e}")
-        st.stop()
-    state.attach(job.id)
-    st.rerun()  # redraw the form with Start disabled while the job runs
+if failed := state.START_PROBLEM.pop():
+    st.error(f"Cannot start: {failed}")
 
 if job is None:
     panel.info("Choose the hyperparameters below and press **Start training**.")
