@@ -18,6 +18,9 @@ import streamlit as st
 
 from cnn_core import config, datasets
 from cnn_core.config import PRESETS, ConfigError, TrainConfig, parse_filters
+from cnn_core.limits import ClassLimits
+
+from . import state
 
 # Each field's visible label: the widgets use it, and so do the messages about a bad value.
 LABELS = {
@@ -226,6 +229,15 @@ def config_from_widgets() -> TrainConfig:
             raise ConfigError(field.name, "is empty; type a number")
         changes[field.name] = casts[field.name](value) if field.name in casts else value
     return base.replace(**changes)
+
+
+def check(config: TrainConfig):
+    """The dataset `config` trains on, after every check Start makes: the settings' ranges and the
+    memory budget (TrainConfig.validate) and the teacher's limits. ConfigError or DataError otherwise."""
+    ds = state.dataset(config.dataset)
+    config.validate(len(ds.x_train))
+    ClassLimits.from_env().check_config(config, len(ds.x_train))  # the teacher's caps, before Start
+    return ds
 
 
 def preset_tag(config: TrainConfig) -> str | None:

@@ -14,7 +14,6 @@ from cnn_core import datasets, training
 from cnn_core.config import ConfigError
 from cnn_core.data import DataError
 from cnn_core.errors import UserError
-from cnn_core.limits import ClassLimits
 from cnn_lab_ui import charts, cost_panel, jobs, runs_table, state, train_form
 
 cnn_lab_ui.use_app_navigation()
@@ -54,9 +53,7 @@ with col_data:
 config, problem = None, None
 try:
     config = train_form.config_from_widgets()
-    ds = state.dataset(config.dataset)
-    config.validate(len(ds.x_train))
-    ClassLimits.from_env().check_config(config, len(ds.x_train))  # the teacher's caps, before Start
+    ds = train_form.check(config)
     boxes["data"].caption(f"Source: {ds.source}")
     if note := train_form.data_note(ds, datasets.REGISTRY[config.dataset].n_train):
         boxes["data"].warning(note)
@@ -75,11 +72,9 @@ def start_job() -> None:
     attached = state.attached_job()
     if attached is not None and not attached.done:
         return
-    try:  # the form's values now, checked again (a limit may have been reached since it was drawn)
+    try:  # the form's values now, checked again (they may have changed with the click)
         config = train_form.config_from_widgets()
-        n_train = len(state.dataset(config.dataset).x_train)
-        config.validate(n_train)
-        ClassLimits.from_env().check_config(config, n_train)
+        train_form.check(config)
         started = state.job_manager().submit(config, owner=state.owner(), preset=train_form.preset_tag(config))
     except UserError as e:  # a bad setting, a full disk, a class limit, an unreachable cluster
         state.START_PROBLEM.set(str(e))
