@@ -46,15 +46,6 @@ VARIANTS = {  # name -> (preset, changes)
 }
 
 
-def features(config, samples: int, steps: int) -> list[float]:
-    """The reference model's terms, in cost.TIME_* order: fixed, steps, GFLOPs, millions of values."""
-    from cnn_core import cost
-
-    net = cost.estimate(config)
-    values = sum(layer.values for layer in net.layers)
-    return [1.0, steps, samples * net.train_flops / 1e9, samples * values / 1e6]
-
-
 def worst(predicted, measured) -> tuple[float, float, float]:
     """(lowest ratio, highest ratio, worst factor either way) of predicted / measured."""
     r = np.asarray(predicted) / np.asarray(measured)
@@ -89,7 +80,7 @@ def main() -> None:
     # Each model scaled to this machine the way the app does it: the median measured/predicted ratio.
     flops_only = flops * statistics.median(measured / flops)
     model = reference * statistics.median(measured / reference)
-    X = np.array([features(r[1], r[2], r[3]) for r in rows])
+    X = np.array([cost.time_terms(r[1], r[2], r[3]) for r in rows])
     w = 1 / measured
     coef, *_ = np.linalg.lstsq(X * w[:, None], measured * w, rcond=None)
     refit = X @ coef
@@ -101,10 +92,9 @@ def main() -> None:
         lo, hi, bad = worst(pred, measured)
         print(f"{label:18}: predicted / measured from {lo:.2f} to {hi:.2f}; worst {bad:.2f}x")
     print(f"machine speed vs cost.py's reference: {statistics.median(measured / reference):.2f}")
-    names = ("TIME_FIXED_S", "TIME_PER_STEP_S", "TIME_PER_GFLOP_S", "TIME_PER_MVALUE_S")
-    now = (cost.TIME_FIXED_S, cost.TIME_PER_STEP_S, cost.TIME_PER_GFLOP_S, cost.TIME_PER_MVALUE_S)
+    names = ("TIME_FIXED_S", "TIME_PER_STEP_S", "TIME_PER_GFLOP_S", "TIME_PER_MVALUE_S")  # TIME_COEFFICIENTS
     print("refit coefficients (cost.py's now): "
-          + ", ".join(f"{n} = {c:.3g} ({v:.3g})" for n, c, v in zip(names, coef, now)))
+          + ", ".join(f"{n} = {c:.3g} ({v:.3g})" for n, c, v in zip(names, coef, cost.TIME_COEFFICIENTS)))
 
 
 if __name__ == "__main__":

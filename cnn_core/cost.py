@@ -52,6 +52,7 @@ TIME_FIXED_S = 1.04  # the first step's tracing and the fit's set-up
 TIME_PER_STEP_S = 3.78e-3  # one optimiser step, whatever its size
 TIME_PER_GFLOP_S = 5.44e-3  # per 1e9 training FLOPs (forward and backward) summed over every digit
 TIME_PER_MVALUE_S = 2.15e-3  # per 1e6 layer output values summed over every digit (memory traffic)
+TIME_COEFFICIENTS = (TIME_FIXED_S, TIME_PER_STEP_S, TIME_PER_GFLOP_S, TIME_PER_MVALUE_S)  # see time_terms
 BACKWARD_FACTOR = 3  # a training step costs about 3 forward passes (forward, two backward products)
 
 
@@ -234,12 +235,17 @@ def size_text(n: int) -> str:
     return f"{n / MB:,.1f} MB" if n < 10 * 2**30 else f"{n / 2**30:,.1f} GB"
 
 
-def reference_seconds(config: TrainConfig, samples: int, steps: int) -> float:
-    """Fit time on the reference machine for `samples` digits in `steps` optimiser steps (see TIME_*)."""
+def time_terms(config: TrainConfig, samples: int, steps: int) -> tuple[float, float, float, float]:
+    """What a fit of `samples` digits in `steps` optimiser steps is made of, in TIME_COEFFICIENTS' order
+    and units: once, steps, billions of training FLOPs, millions of layer output values."""
     net = estimate(config)
     values = sum(layer.values for layer in net.layers)
-    return (TIME_FIXED_S + steps * TIME_PER_STEP_S + samples * net.train_flops / 1e9 * TIME_PER_GFLOP_S
-            + samples * values / 1e6 * TIME_PER_MVALUE_S)
+    return 1.0, float(steps), samples * net.train_flops / 1e9, samples * values / 1e6
+
+
+def reference_seconds(config: TrainConfig, samples: int, steps: int) -> float:
+    """Fit time on the reference machine (see TIME_*)."""
+    return sum(t * c for t, c in zip(time_terms(config, samples, steps), TIME_COEFFICIENTS))
 
 
 def speed_factor(runs_root: str | os.PathLike | None = None) -> tuple[float, int]:
