@@ -86,9 +86,13 @@ class Trainer:
         self.sent = 0
 
     def poll(self) -> dict:
-        done = self.job.done  # read first: a job that ends meanwhile is sent once more, complete
-        delta, self.sent = progress_delta(self.job.snapshot(), self.sent)
-        return {**delta, "done": done}
+        snap = self.job.snapshot()
+        if snap.done:  # its final state is written (its run saved) just before its thread ends: wait for that
+            snap = self.job.wait()
+        delta, self.sent = progress_delta(snap, self.sent)
+        # "done" from the same snapshot: a final state never travels without it, so the app applies it
+        # only once the run is home (RayPool._pump_once).
+        return {**delta, "done": snap.done}
 
     def stop(self) -> None:
         if self.job is not None:
