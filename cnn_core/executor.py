@@ -577,11 +577,12 @@ def _run_job(conn: Connection, manager: training.JobManager, spec: JobSpec, stop
                 conn.send(("leaving",))  # before the job's end, so the server sends this worker no new job
             except (OSError, EOFError, ValueError):
                 server_gone = True
-        if not finished and job.snapshot().done:
+        snap = job.snapshot()
+        if not finished and snap.done:
             # Its final state is written just before its thread ends. Sent before that, the server would
             # hand this worker its next job while this loop still reads (and drops) the messages.
             continue
-        delta, sent = progress_delta(job.snapshot(), sent)
+        delta, sent = progress_delta(snap, sent)
         if not server_gone:
             try:
                 conn.send(("progress", job.id, delta))
