@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -342,11 +343,20 @@ def select_option(page: Page, label, option: str) -> None:
     if option in (combo.input_value() or ""):
         return  # already chosen (typing the same text would not open the list)
     # A react-aria combobox: emptying the text opens the list of all options (filling in the
-    # whole text at once does not), then pick the option.
-    combo.fill("")
-    if combo.get_attribute("aria-expanded") != "true":
-        combo.press("ArrowDown")
-    page.get_by_role("option").filter(has_text=option).first.click()
+    # whole text at once does not), then pick the option. On a busy machine a heavy page may still
+    # be redrawing and close the list again (seen once on the Runs page): open it again, twice at most.
+    wanted = page.get_by_role("option").filter(has_text=option).first
+    for attempt in range(3):
+        combo.fill("")
+        if combo.get_attribute("aria-expanded") != "true":
+            combo.press("ArrowDown")
+        try:
+            wanted.click(timeout=20_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            wait_for_script_idle(page)
     wait_for_script_idle(page)
     expect(combo).to_have_value(re.compile(re.escape(option)))
 
