@@ -210,11 +210,18 @@ class JobQueue:
 
     def enqueue(self, job: ProcessJob) -> None:
         with self._lock:
-            if not self._closing and self._broken is None:
+            accepted = not self._closing and self._broken is None
+            if accepted:
                 self._queue.append(job)
                 self._renumber()
-                return
+        if accepted:
+            self._wake()  # the pump hands it to a free worker now, not at its next tick
+            return
         job._fail(self._broken or "the server is stopping; start the training again once it is back")
+
+    def _wake(self) -> None:
+        """Tell the pump that there is a job to dispatch."""
+        raise NotImplementedError
 
     def _break(self, message: str) -> None:
         """For good: the queued jobs fail with `message`, and so does every job submitted from now on."""
@@ -276,9 +283,15 @@ class WorkerPool(JobQueue):
         self._closed = False  # close() ended: the pump stops
         for _ in range(self.size):
             self._workers.append(_Worker(self._ctx))
+        # The pump sleeps in wait() on the workers' pipes; a new job writes a byte to this one to wake it.
+        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
         self._pump = threading.Thread(target=self._run, name="cnn-lab-pool", daemon=True)
         self._pump.start()
         atexit.register(self.close)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # closed: the pump has stopped anyway
+            self._wake_w.send_bytes(b"")
 
     def _running(self, job: ProcessJob) -> _Worker | None:
         return next((w for w in self._workers if w.job is job), None)
@@ -330,7 +343,10 @@ class WorkerPool(JobQueue):
             workers = list(self._workers)
         conns = {w.conn: w for w in workers}
         sentinels = {w.process.sentinel: w for w in workers}
-        for ready in wait(list(conns) + list(sentinels), timeout=0.2):
+        for ready in wait([self._wake_r, *conns, *sentinels], timeout=0.2):
+            if ready is self._wake_r:
+                self._wake_r.recv_bytes()
+                continue
             worker = conns.get(ready) or sentinels.get(ready)
             if worker not in self._workers:
                 continue  # its pipe and its exit both woke us: already replaced

@@ -147,9 +147,13 @@ class RayPool(JobQueue):
         super().__init__()
         self._records: dict[str, records.Recorder] = {}  # job id -> its record in the app's runs folder
         self._slots = [_Slot(self._actor_class) for _ in range(self.size)]
+        self._woken = threading.Event()  # a new job: the pump dispatches it now, not at its next tick
         self._pump = threading.Thread(target=self._run, name="cnn-lab-ray-pool", daemon=True)
         self._pump.start()
         atexit.register(self.close)  # the server stops: running jobs are saved as stopped runs, as locally
+
+    def _wake(self) -> None:
+        self._woken.set()
 
     def _running(self, job: ProcessJob) -> _Slot | None:
         return next((s for s in self._slots if s.job is job), None)
@@ -185,7 +189,8 @@ class RayPool(JobQueue):
                 log.exception("Ray pool: unexpected error")
             if self._closing and all(s.job is None for s in self._slots):
                 return
-            time.sleep(SEND_EVERY)
+            self._woken.wait(SEND_EVERY)
+            self._woken.clear()
 
     def _pump_once(self) -> None:
         ray = self._ray
