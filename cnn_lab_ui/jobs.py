@@ -100,16 +100,27 @@ def batch_charts(snap) -> None:
         col.vega_lite_chart(frame, charts.batch_spec(title, title.split()[0].lower(), colour), width="stretch")
 
 
-# While a job is testing and saving its run, the training is over and nothing on the page moves:
-# the fragment's poll waits for the end there (the job's own event, no CPU) instead of sleeping
-# until its next poll, so the result shows the moment it exists, not up to a poll later. Under
-# the poll's period, so the fragment returns before its next turn; only the end of a job waits.
+# The fragment polls a running job once per POLL_S. Near a job's end it waits for the end instead (the
+# job's own event, no CPU), so the result shows the moment it exists, not up to a poll later: once
+# training is over (testing, saving: nothing on the page moves) or when the ETA says it ends before the
+# next poll. The wait stays under the period, so the page never looks frozen for longer than a poll.
+POLL_S = 1.0
 END_WAIT_S = 0.8
 
 
+def ends_soon(snap) -> bool:
+    """An active job whose training is over, or will be before the next poll."""
+    if snap.done:
+        return False
+    if snap.phase in (training.TESTING, training.SAVING):
+        return True
+    return (snap.state == training.RUNNING and snap.phase == training.TRAINING
+            and snap.eta is not None and snap.eta < POLL_S)
+
+
 def settle(job, snap):
-    """The job's snapshot, once it has ended if it was testing or saving and ends within END_WAIT_S."""
-    if snap.done or snap.phase not in (training.TESTING, training.SAVING):
+    """The job's snapshot, once it has ended if it ends soon (see ends_soon) and within END_WAIT_S."""
+    if not ends_soon(snap):
         return snap
     return job.wait(END_WAIT_S)
 

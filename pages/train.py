@@ -108,8 +108,9 @@ def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
     job = manager.get(job_id)
     if job is None:  # forgotten by the server (see executor.KEEP_FINISHED_PER_OWNER): the page shows the form
         st.rerun(scope="app")
-    snap = jobs.settle(job, job.snapshot())
-    if was_active and (snap.done or snap.epoch != epochs_drawn):
+    snap = job.snapshot()
+    # A new epoch redraws the page (its epoch charts); the last one's arrive with the result instead.
+    if was_active and (snap.done or (snap.epoch != epochs_drawn and not jobs.ends_soon(snap))):
         st.rerun(scope="app")
     if not snap.done and job.owner == me and st.button(
             "Stop", key="train_stop", disabled=snap.state == training.STOPPING,
@@ -120,13 +121,15 @@ def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
     if not snap.done:
         st.progress(*jobs.progress(snap, jobs.test_size_for(snap)))
     jobs.batch_charts(snap)
+    if was_active and jobs.settle(job, snap).done:  # near its end: the result as soon as it exists
+        st.rerun(scope="app")
 
 
 snap = job.snapshot()
 active = not snap.done
 with panel:
     st.caption(f"Started by {runs_table.started_by(job.owner, me)}. Settings: {train_form.summary(job.config)}")
-    st.fragment(show_job, run_every=1.0 if active else None)(job.id, active, snap.epoch)
+    st.fragment(show_job, run_every=jobs.POLL_S if active else None)(job.id, active, snap.epoch)
     if snap.epoch_history["loss"]:
         c3, c4 = st.columns(2)
         c3.altair_chart(charts.epoch_chart(snap.epoch_history, "loss", "Loss per epoch", "loss"), width="stretch")

@@ -142,36 +142,49 @@ def test_tiny_training_runs_to_completion_and_shows_test_accuracy(runs_dir):
     assert at.session_state["chosen_model"] == saved[0].name
 
 
-def test_the_poll_waits_for_a_job_that_is_testing_and_saving(runs_dir):
-    """Once training is over, the fragment's poll waits for the end (jobs.settle) instead of a poll
-    later: a real job caught testing or saving is returned ended; a running one at once, unchanged."""
+def test_the_poll_waits_for_a_job_that_ends_before_its_next_turn(runs_dir):
+    """Near a job's end the fragment's poll waits for the end (jobs.settle) instead of showing it a poll
+    later: real jobs caught in the last second of training, and testing or saving, are returned ended (or
+    after END_WAIT_S); one caught early in training at once, unchanged."""
     from cnn_core import config, executor, training
     from cnn_lab_ui import jobs
 
-    pool = executor.WorkerPool(workers=1)
-    try:
-        ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
-        job = ex.submit(config.PRESETS["quick"].replace(limit=2000, batch_size=32, epochs=2))
-        deadline, running, ending = time.monotonic() + 240, None, None
-        while ending is None and time.monotonic() < deadline:
+    def catch(job, wanted):
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
             snap = job.snapshot()
             if snap.done:
-                raise AssertionError("the job ended before a poll saw it testing or saving")
-            if snap.phase == training.TRAINING and running is None:
-                running = snap
-                t = time.monotonic()
-                assert jobs.settle(job, snap) is snap and time.monotonic() - t < 0.1, "a training job was waited for"
-            elif snap.phase in (training.TESTING, training.SAVING):
-                ending = snap
+                raise AssertionError("the job ended before a poll saw it near its end")
+            if wanted(snap):
+                return snap
             time.sleep(0.002)
-        assert running is not None and ending is not None, "no snapshot while training, then testing or saving"
+        raise AssertionError("no such snapshot within 240 s")
+
+    def assert_waited_for_the_end(job, snap):
+        assert jobs.ends_soon(snap), snap
         t = time.monotonic()
-        settled = jobs.settle(job, ending)
+        settled = jobs.settle(job, snap)
         waited = time.monotonic() - t
         assert settled.done or waited >= jobs.END_WAIT_S, f"returned after {waited:.2f} s, job {settled.state}"
         assert waited < jobs.END_WAIT_S + 0.5, "the wait outlasted the poll's period"
         if settled.done:
             assert settled.state == training.FINISHED and settled.run_name
+
+    pool = executor.WorkerPool(workers=1)
+    try:
+        ex = executor.LocalExecutor(runs_dir=runs_dir, pool=pool)
+        cfg = config.PRESETS["quick"].replace(limit=2000, batch_size=32, epochs=2)
+        # The first trains for seconds: the worker sends its progress every executor.SEND_EVERY, and a poll
+        # must see its ETA fall under POLL_S while it still trains.
+        first, second = ex.submit(cfg.replace(batch_size=16, epochs=3)), ex.submit(cfg.replace(seed=2))
+
+        early = catch(first, lambda s: s.phase == training.TRAINING and s.epoch == 0 and s.batch > 0)
+        assert early.eta is not None and early.eta > jobs.POLL_S and not jobs.ends_soon(early), early
+        t = time.monotonic()
+        assert jobs.settle(first, early) is early and time.monotonic() - t < 0.1, "a job far from its end waited"
+        assert_waited_for_the_end(first, catch(first, lambda s: s.phase == training.TRAINING and s.eta is not None
+                                                                  and s.eta < jobs.POLL_S))
+        assert_waited_for_the_end(second, catch(second, lambda s: s.phase in (training.TESTING, training.SAVING)))
     finally:
         pool.close()
 
