@@ -522,7 +522,18 @@ class LocalExecutor:
 # --- the worker process -------------------------------------------------------------------
 
 def _worker_main(conn: Connection) -> None:
-    """Runs jobs one at a time with the in-process engine and reports their progress."""
+    """Runs jobs one at a time with the in-process engine and reports their progress, then ends at once."""
+    _serve(conn)
+    # Every job is saved and reported by now. What is left is the interpreter's teardown, which a spawned
+    # process goes through (sys.exit): with TensorFlow loaded it garbage-collects for a second or more at
+    # this low priority, longer on a busy machine, and a pool's close() or a worker's replacement waits for
+    # it. Nothing in it is ours to keep.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server decides
     stopping = threading.Event()  # SIGTERM or the server gone: finish (stop) the current job, then exit
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
