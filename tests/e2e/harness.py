@@ -476,6 +476,19 @@ def canvas_ink(page: Page) -> int:
                   return n; }""")
 
 
+def settled_ink(page: Page, timeout: float = 30.0) -> int:
+    """The canvas' ink (not 0) once the page is idle and two reads half a second apart agree."""
+    wait_for_script_idle(page)
+    reads = [canvas_ink(page)]
+
+    def settled() -> int | None:
+        time.sleep(0.5)
+        reads.append(canvas_ink(page))
+        return reads[-1] if reads[-1] == reads[-2] else None
+
+    return wait_until(settled, lambda: f"the canvas' ink did not settle: {reads[-5:]}", timeout=timeout)
+
+
 def canvas_tool(page: Page, name: str) -> Locator:
     """A button of the canvas toolbar by its aria-label: "Undo", "Redo", "Reset canvas & history"..."""
     return page.locator(f'button.dc-icon-button[aria-label="{name}"]').first
