@@ -327,6 +327,11 @@ class WorkerPool(JobQueue):
         while self._workers and time.monotonic() < end:  # the pump sees each exit (an unsaved job fails)
             time.sleep(0.05)
         self._closed = True
+        self._wake()  # the pump leaves its wait() now; then its wake-up pipe can go
+        self._pump.join(5)
+        if not self._pump.is_alive():
+            self._wake_r.close()
+            self._wake_w.close()
 
     # --- the pump: the only reader of the workers' pipes -----------------------------------
 
