@@ -66,7 +66,6 @@ except DataError as e:
     config = None
 
 
-
 def start_job() -> None:
     """Start's callback: it submits before the page is drawn, so one run draws the page with the job."""
     attached = state.attached_job()
@@ -100,29 +99,33 @@ if job is None:
 
 
 def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
-    """Polled by the fragment: the job's latest progress and per-batch charts, nothing else.
+    """Polled by the fragment: the job's latest progress and per-batch charts; once it ended, its result.
 
-    The epoch charts and the results are drawn by the page, which the fragment reruns only when
-    a new epoch arrived or the job ended: a poll sends a progress bar and two small charts.
+    The epoch charts are drawn by the page, which the fragment reruns only when a new epoch arrived
+    or the job ended: a poll sends a progress bar and two small charts.
     """
     job = manager.get(job_id)
     if job is None:  # forgotten by the server (see executor.KEEP_FINISHED_PER_OWNER): the page shows the form
         st.rerun(scope="app")
     snap = job.snapshot()
-    # A new epoch redraws the page (its epoch charts); the last one's arrive with the result instead.
-    if was_active and (snap.done or (snap.epoch != epochs_drawn and not jobs.ends_soon(snap))):
-        st.rerun(scope="app")
+    if was_active:
+        # Near its end nothing here moves: wait for the result (the job's own event) before drawing, so
+        # the page does not redraw the same charts while the job tests, on the cores it tests on.
+        snap = jobs.settle(job, snap)
+        # A new epoch redraws the page (its epoch charts); the last one's arrive with the result instead.
+        if snap.done or (snap.epoch != epochs_drawn and not jobs.ends_soon(snap)):
+            st.rerun(scope="app")
     if not snap.done and job.owner == me and st.button(
             "Stop", key="train_stop", disabled=snap.state == training.STOPPING,
             help="Stop after the current batch; the partly trained model is tested and saved."):
         job.request_stop()
         snap = job.snapshot()
     st.subheader(f"Job {snap.job_id}: {snap.state}")
-    if not snap.done:
+    if snap.done:  # the outcome first, then the curves that led to it (the browser shows it sooner too)
+        jobs.show_result(snap)
+    else:
         st.progress(*jobs.progress(snap, jobs.test_size_for(snap)))
     jobs.batch_charts(snap)
-    if was_active and jobs.settle(job, snap).done:  # near its end: the result as soon as it exists
-        st.rerun(scope="app")
 
 
 snap = job.snapshot()
@@ -141,7 +144,6 @@ with panel:
             state.detach()
             st.rerun()
     else:
-        jobs.show_result(snap)
         if st.button("Train another model", key="train_new", help="Hide this job's results."):
             state.detach()
             st.rerun()

@@ -122,6 +122,13 @@ def test_every_box_label_is_the_one_used_in_messages(runs_dir):
         assert shown[f"train_{field}"] == label, field
 
 
+def walk(node):
+    """The elements under an AppTest block, in page order."""
+    for child in getattr(node, "children", {}).values():
+        yield child
+        yield from walk(child)
+
+
 def test_tiny_training_runs_to_completion_and_shows_test_accuracy(runs_dir):
     at = open_train(**TINY)
     assert not start_button(at).disabled
@@ -134,6 +141,10 @@ def test_tiny_training_runs_to_completion_and_shows_test_accuracy(runs_dir):
     assert accuracy.endswith("%") and 0 < float(accuracy.rstrip("%")) <= 100
     assert metric(at, "Test loss") and metric(at, "Training time")
     assert any("Saved as run" in s.value for s in at.success)
+    # The outcome comes first, right under the job's heading; the curves that led to it follow.
+    order = [node.type for node in walk(at.main)]
+    first_chart = next(i for i, kind in enumerate(order) if "vega" in kind)
+    assert "success" in order[:first_chart], order
     assert {"model", "draw"} <= {link.proto.page for link in at.get("page_link")}
     assert not start_button(at).disabled, "Start is enabled again once the job is done"
     saved = [p for p in runs_dir.iterdir() if not p.name.startswith(".")]
