@@ -60,10 +60,10 @@ def one_class(browser, work: Path, name: str, env: dict, learners: int, limit: i
             ends = [m["t"] / 1000 for m in marks]
             errors = [m.get("text") for m in marks if not m["ok"]]
             overheads, accs = [], []
-            for page, t0, t1 in zip(pages, starts, ends):
+            for page, t0, mark in zip(pages, starts, marks):
                 run_name, acc, train_s = L.finished_run(page, server)
                 accs.append(acc)
-                overheads.append(t1 - t0 - train_s)
+                overheads.append(L.seconds(mark, t0) - train_s)
             infos = runs.list_runs(server.runs_dir)
             after = L.settled_memory(server)
         finally:
