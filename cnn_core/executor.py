@@ -308,6 +308,9 @@ class WorkerPool(JobQueue):
         The pump goes on reading the workers' pipes meanwhile: a worker whose pipe nobody reads
         blocks on its next progress message and never gets to save and exit. One still there at
         the deadline is killed (SIGTERM would only ask again for what "exit" asked).
+
+        Exits are awaited on the workers' sentinels, and the pump alone reaps them: two threads
+        joining one child race, and the loser's waitpid() finds no child and takes it for alive.
         """
         if not self._begin_closing():
             return
@@ -315,14 +318,14 @@ class WorkerPool(JobQueue):
             workers = list(self._workers)
         for w in workers:
             w.send(("exit",))  # a busy worker stops its job, saves it, then exits
+        running = {w.process.sentinel: w for w in workers}
         deadline = time.monotonic() + timeout
-        for w in workers:
-            w.process.join(max(0.1, deadline - time.monotonic()))
-        for w in workers:
-            if w.process.is_alive():
-                log.error("training worker %s did not exit within %.0f s; killing it", w.process.pid, timeout)
-                w.process.kill()
-                w.process.join(5)
+        while running and (left := deadline - time.monotonic()) > 0:
+            for gone in wait(list(running), left):
+                del running[gone]
+        for w in running.values():  # not ended, so not reaped: its pid is still its own
+            log.error("training worker %s did not exit within %.0f s; killing it", w.process.pid, timeout)
+            w.process.kill()
         end = time.monotonic() + 5
         while self._workers and time.monotonic() < end:  # the pump sees each exit (an unsaved job fails)
             time.sleep(0.05)

@@ -150,6 +150,21 @@ def test_close_saves_the_running_job_and_the_server_sees_it_end(runs_dir):
         own.close()
 
 
+def test_close_lets_workers_that_exit_go_without_killing_them(runs_dir, caplog):
+    """The pump reaps each worker that exits; close() reaping them too raced it (the loser of two
+    waitpid() calls sees no child and took it for alive), and logged killing workers that had left."""
+    own = executor.WorkerPool(workers=2)
+    try:
+        snap = executor.LocalExecutor(runs_dir=runs_dir, pool=own).submit(TINY.replace(limit=200)).wait(240)
+        assert snap.state == training.FINISHED, snap.error
+        wait_for(lambda: all(w.ready for w in own._workers), what="both workers' start")
+        processes = [w.process for w in own._workers]
+    finally:
+        own.close()
+    assert [p.exitcode for p in processes] == [0, 0]
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_close_kills_a_worker_that_does_not_exit(runs_dir):
     own = executor.WorkerPool(workers=1)
     wait_for(lambda: own._workers[0].ready, what="the worker's start")
