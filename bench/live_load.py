@@ -7,7 +7,7 @@ Sections (all on 127.0.0.1, each with its own fresh `streamlit run app.py`; --on
               (executor.LocalExecutor in this process, no page). train_seconds from each run,
               and wall time Start -> finished on the page.
   learners    2 browser sessions each start and watch their own small job vs the same two jobs
-              on the engine alone (5 rounds, taking turns; the median of the rounds' ratios);
+              on the engine alone (8 rounds, taking turns; the median of the rounds' ratios);
               then 5 sessions: every job finishes, while the health endpoint is timed every
               0.5 s and a fresh browser context loads the Home page a few times.
   strokes     mouse-up -> the "Prediction" metric on screen (timed inside the page, from the
@@ -70,7 +70,7 @@ class Sizes:
     learner_rounds: int  # 2 learners: rounds of (the app's pair of jobs, the engine's)
 
 
-FULL = Sizes(None, 500, 3000, 30, 8, (None, 20), 10, 6, 2, 5)
+FULL = Sizes(None, 500, 3000, 30, 8, (None, 20), 10, 6, 2, 8)
 QUICK = Sizes(1000, 100, 500, 6, 2, (2000, 50), 3, 3, 1, 1)
 
 
