@@ -108,6 +108,12 @@ def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
     if job is None:  # forgotten by the server (see executor.KEEP_FINISHED_PER_OWNER): the page shows the form
         st.rerun(scope="app")
     snap = job.snapshot()
+    # Stop before any rerun below: a click counts only in the run it arrives with.
+    if not snap.done and job.owner == me and st.button(
+            "Stop", key="train_stop", disabled=snap.state == training.STOPPING,
+            help="Stop after the current batch; the partly trained model is tested and saved."):
+        job.request_stop()
+        snap = job.snapshot()
     if was_active:
         # Near its end nothing here moves: wait for the result (the job's own event) before drawing, so
         # the page does not redraw the same charts while the job tests, on the cores it tests on.
@@ -115,11 +121,6 @@ def show_job(job_id: str, was_active: bool, epochs_drawn: int) -> None:
         # A new epoch redraws the page (its epoch charts); the last one's arrive with the result instead.
         if snap.done or (snap.epoch != epochs_drawn and not jobs.ends_soon(snap)):
             st.rerun(scope="app")
-    if not snap.done and job.owner == me and st.button(
-            "Stop", key="train_stop", disabled=snap.state == training.STOPPING,
-            help="Stop after the current batch; the partly trained model is tested and saved."):
-        job.request_stop()
-        snap = job.snapshot()
     st.subheader(f"Job {snap.job_id}: {snap.state}")
     if snap.done:  # the outcome first, then the curves that led to it (the browser shows it sooner too)
         jobs.show_result(snap)
