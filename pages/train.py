@@ -144,8 +144,7 @@ with panel:
                      help="Stop watching: the job keeps training, and you can reattach to it at the top of this page."):
             state.detach()
             st.rerun()
-    else:
-        if st.button("Train another model", key="train_new", help="Hide this job's results."):
-            state.detach()
-            st.rerun()
+    elif st.button("Train another model", key="train_new", help="Hide this job's results."):
+        state.detach()
+        st.rerun()
     st.divider()
